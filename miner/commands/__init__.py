@@ -1,0 +1,1 @@
+"""One module per ``neuraxon-miner`` subcommand; each exposes ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""Wire protocol: pydantic models, identities, error codes, and the reference work server."""

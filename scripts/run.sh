@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (first time only) and run the miner. Extra arguments go to `neuraxon-miner`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+if [ $# -eq 0 ]; then set -- demo; fi
+exec .venv/bin/neuraxon-miner "$@"

@@ -13,7 +13,7 @@ from typing import Any
 import numba
 
 #: Flags for serial kernels (the default for everything).
-JIT_FLAGS: dict[str, Any] = {"nopython": True, "nogil": True, "cache": True, "fastmath": False}
+JIT_FLAGS: dict[str, Any] = {"nogil": True, "cache": True, "fastmath": False}
 
 #: Flags for kernels that ``prange`` over independent items (never inside one score).
 PARALLEL_JIT_FLAGS: dict[str, Any] = {**JIT_FLAGS, "parallel": True}

@@ -1,0 +1,418 @@
+"""Numba kernels for Neuraxon v1 dynamics (reference/neuraxon-model.md §1.3), exact mode.
+
+State is structure-of-arrays. Neurons, in id order (inputs, hidden, outputs):
+``V`` float64 membrane potential, ``s`` int8 trinary state, ``a`` float64 adaptation, ``r`` float64
+autoreceptor, ``h`` float64 health, ``active`` bool, ``ntype`` int8 (:data:`INPUT`, :data:`HIDDEN`,
+:data:`OUTPUT`). Synapses, in list order, the first ``n_syn`` entries of arrays with spare capacity:
+``pre``/``post`` int32, ``wf``/``ws``/``wm`` float64 (w_fast, w_slow, w_meta), ``silent``/``modul``
+bool, ``integ`` float64 integrity, ``pre_tr``/``post_tr`` float64 traces, ``stype`` int8 label.
+Globals: ``nm`` float64[4] neuromodulators (DA, 5HT, ACh, NE) and ``base`` their baselines, ``P``
+float64 parameter vector (indices ``P_*``), ``rng`` uint64[4] (:mod:`engine.rng`), ``clock``
+float64[1] time and ``steps`` int64[1] step count.
+
+Float operations follow the reference's expression order exactly (left-to-right sums in
+synapse-list order, the same association in every update), so deterministic trajectories match
+CPython to the last bit. The step loop fuses step *t*'s plasticity pass with step *t+1*'s gather,
+which is legal because the gather only needs the post-plasticity weights and the next states;
+one pass over the synapses per step instead of two.
+
+Random draws come from ``rng`` in this order, and only for parts that are switched on: per active
+neuron in id order, spontaneous firing (``random() < rate*dt``, then ``uniform(-0.5, 0.5)``) and
+hidden-neuron death (``random() < 0.001`` when health is below threshold); per synapse in list
+order, un-silencing (``random() < 0.01`` on a (+1, +1) coincidence); then formation
+(``random() < p``, ``below(n_active)`` twice, and for a new synapse ``uniform`` for w_fast,
+w_slow, w_meta, then ``random() < 0.1`` silent, ``random() < 0.2`` modulatory).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine._jit import njit
+from engine.rng import below, random, uniform
+
+INPUT = 0
+HIDDEN = 1
+OUTPUT = 2
+
+#: Synapse labels (``synapse_type`` in the reference JSON).
+ST_FAST = 0
+ST_SLOW = 1
+ST_METABOTROPIC = 2
+ST_SILENT = 3
+
+#: Clamp value meaning "leave this input neuron alone".
+NO_CLAMP = 127
+
+# Indices into the parameter vector P.
+P_DT = 0
+P_TAU_M = 1
+P_TH_EXC = 2
+P_TH_INH = 3
+P_SPONT = 4
+P_HEALTH_DECAY = 5
+P_TAU_FAST = 6
+P_TAU_SLOW = 7
+P_TAU_META = 8
+P_LR = 9
+P_STDP = 10
+P_INTEG_TH = 11
+P_FORM_P = 12
+P_SYN_DEATH = 13
+P_NEURON_DEATH_TH = 14
+P_NM_DECAY = 15
+P_WF_MIN = 16
+P_WF_MAX = 17
+P_WS_MIN = 18
+P_WS_MAX = 19
+P_WM_MIN = 20
+P_WM_MAX = 21
+N_PARAMS = 22
+
+# Neuromodulator slots.
+DA = 0
+SER = 1
+ACH = 2
+NE = 3
+
+
+@njit
+def synapse_label(silent: bool, modul: bool, wf: float, ws: float) -> int:
+    """The reference's ``_determine_type``: silent, else metabotropic, else fast/slow by magnitude."""
+    if silent:
+        return ST_SILENT
+    if modul:
+        return ST_METABOTROPIC
+    if abs(wf) > abs(ws):
+        return ST_FAST
+    return ST_SLOW
+
+
+@njit
+def draw_synapses(rng, P, wf, ws, wm, silent, modul, stype):  # type: ignore[no-untyped-def]
+    """Fill new synapses in list order: w_fast, w_slow, w_meta uniforms, silent, modulatory, label."""
+    for k in range(wf.shape[0]):
+        wf[k] = uniform(rng, P[P_WF_MIN], P[P_WF_MAX])
+        ws[k] = uniform(rng, P[P_WS_MIN], P[P_WS_MAX])
+        wm[k] = uniform(rng, P[P_WM_MIN], P[P_WM_MAX])
+        silent[k] = random(rng) < 0.1
+        modul[k] = random(rng) < 0.2
+        stype[k] = synapse_label(silent[k], modul[k], wf[k], ws[k])
+
+
+@njit
+def _clamp_states(row, s):  # type: ignore[no-untyped-def]
+    for i in range(row.shape[0]):
+        if row[i] != NO_CLAMP:
+            s[i] = row[i]
+
+
+@njit
+def _clamp_potentials(row, V, th_exc):  # type: ignore[no-untyped-def]
+    for i in range(row.shape[0]):
+        if row[i] != NO_CLAMP:
+            V[i] = row[i] * th_exc
+
+
+@njit
+def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):  # type: ignore[no-untyped-def]
+    """Synaptic current ``I`` and modulatory sum ``M`` (float64[N]) from states ``s``, list order."""
+    I[:] = 0.0
+    M[:] = 0.0
+    for k in range(n_syn):
+        if integ[k] <= 0.0:
+            continue
+        p = pre[k]
+        if not active[p]:
+            continue
+        q = post[k]
+        if silent[k]:
+            I[q] += 0.0
+        else:
+            I[q] += (wf[k] + ws[k]) * s[p]
+        if modul[k] and wm[k] != 0.0:
+            M[q] += wm[k]
+
+
+@njit
+def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
+           pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn_io,
+           nm, base, P, rng, clock, steps,
+           clamp, ext, n_steps,
+           rec_states, rec_V, rec_nsyn, rec_nm, rec_counts):
+    """Advance one network ``n_steps`` steps in place.
+
+    ``clamp`` int8[T, k] (T is 0 or ``n_steps``): before step t, input neuron i < k with
+    ``clamp[t, i] != NO_CLAMP`` gets ``s = clamp[t, i]`` and ``V = s * θ_exc`` (``set_input_states``).
+    ``ext`` float64[T, N] (T is 0 or ``n_steps``): external current of each neuron at step t.
+    Synapse arrays need capacity for one new synapse per step when formation is on.
+    ``rec_*`` (first dimension 0 to skip): states int8[T, N], potentials float64[T, N], synapse
+    count int64[T], neuromodulators float64[T, 4] and counts int64[T, 3] = (#s=+1, #s=-1, #active)
+    after each step. Returns nothing; ``n_syn_io[0]``, ``clock`` and ``steps`` are updated.
+    """
+    N = V.shape[0]
+    n_syn = n_syn_io[0]
+    dt = P[P_DT]
+    k_m = dt / P[P_TAU_M]
+    k_a = dt / 100.0
+    k_r = dt / 200.0
+    k_f = dt / P[P_TAU_FAST]
+    k_s = dt / P[P_TAU_SLOW]
+    k_meta = dt / P[P_TAU_META]
+    th_exc = P[P_TH_EXC]
+    th_inh = P[P_TH_INH]
+    spont_p = P[P_SPONT] * dt
+    health_loss = P[P_HEALTH_DECAY] * dt
+    health_gain = 0.0005 * dt
+    ndeath_th = P[P_NEURON_DEATH_TH]
+    lr = P[P_LR]
+    tw = P[P_STDP]
+    integ_th = P[P_INTEG_TH]
+    integ_loss = P[P_SYN_DEATH] * dt
+    integ_gain = 0.001 * dt
+    form_p = P[P_FORM_P]
+    has_clamp = clamp.shape[0] > 0
+    has_ext = ext.shape[0] > 0
+
+    I = np.zeros(N)
+    M = np.zeros(N)
+    I2 = np.zeros(N)
+    M2 = np.zeros(N)
+    s_next = s.copy()
+    if has_clamp:
+        _clamp_states(clamp[0], s)
+        _clamp_potentials(clamp[0], V, th_exc)
+    gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M)
+
+    for t in range(n_steps):
+        # --- neurons, id order -------------------------------------------------------------
+        ach = nm[ACH]
+        n_pos = 0
+        n_neg = 0
+        n_alive = 0
+        for i in range(N):
+            if not active[i]:
+                continue
+            spont = 0.0
+            if spont_p > 0.0 and random(rng) < spont_p:
+                spont = uniform(rng, -0.5, 0.5)
+            ext_i = ext[t, i] if has_ext else 0.0
+            s_old = s[i]
+            V[i] += k_m * ((((-V[i] + I[i]) + ext_i) - a[i]) + spont)
+            a[i] += k_a * (-a[i] + 0.1 * abs(s_old))
+            r[i] += k_r * (-r[i] + 0.2 * s_old)
+            thmod = (ach - 0.5) * 0.5 + M[i] * 0.3
+            th_p = th_exc - thmod - 0.1 * r[i]
+            th_n = th_inh - thmod + 0.1 * r[i]
+            v = V[i]
+            if v > th_p:
+                s[i] = 1
+                n_pos += 1
+            elif v < th_n:
+                s[i] = -1
+                n_neg += 1
+            else:
+                s[i] = 0
+            if abs(v) / 2.0 < 0.01:
+                h[i] -= health_loss
+            else:
+                h[i] = min(1.0, h[i] + health_gain)
+            if ntype[i] == HIDDEN and h[i] < ndeath_th:
+                if random(rng) < 0.001:
+                    active[i] = False
+            n_alive += 1
+
+        # --- plasticity of step t fused with the gather of step t+1 ------------------------
+        fuse = t + 1 < n_steps
+        if fuse:
+            s_next[:] = s
+            if has_clamp:
+                _clamp_states(clamp[t + 1], s_next)
+            I2[:] = 0.0
+            M2[:] = 0.0
+        da = nm[DA]
+        ser = nm[SER]
+        j = 0
+        for k in range(n_syn):
+            p = pre[k]
+            q = post[k]
+            g = integ[k]
+            if g > 0.0 and active[p] and active[q]:
+                sp = s[p]
+                sq = s[q]
+                pre_tr[k] += (-pre_tr[k] / tw + (1.0 if sp == 1 else 0.0)) * dt
+                post_tr[k] += (-post_tr[k] / tw + (1.0 if sq == 1 else 0.0)) * dt
+                if sp == 1 and sq == 1:
+                    dw = lr * da
+                elif sp == 1 and sq == -1:
+                    dw = -lr * da
+                else:
+                    dw = 0.0
+                f = wf[k] + k_f * (-wf[k] + dw * 0.3)
+                f = max(-1.0, min(1.0, f))
+                sl = ws[k] + k_s * (-ws[k] + dw * 0.1)
+                sl = max(-1.0, min(1.0, sl))
+                m = wm[k] + k_meta * (-wm[k] + dw * 0.05 * ser)
+                m = max(-0.5, min(0.5, m))
+                wf[k] = f
+                ws[k] = sl
+                wm[k] = m
+                if abs(f) < 0.01 and abs(sl) < 0.01:
+                    g -= integ_loss
+                else:
+                    g = min(1.0, g + integ_gain)
+                integ[k] = g
+                if silent[k] and sp == 1 and sq == 1:
+                    if random(rng) < 0.01:
+                        silent[k] = False
+                        stype[k] = synapse_label(False, modul[k], f, sl)
+            if g > integ_th:
+                if j != k:
+                    pre[j] = p
+                    post[j] = q
+                    wf[j] = wf[k]
+                    ws[j] = ws[k]
+                    wm[j] = wm[k]
+                    silent[j] = silent[k]
+                    modul[j] = modul[k]
+                    integ[j] = g
+                    pre_tr[j] = pre_tr[k]
+                    post_tr[j] = post_tr[k]
+                    stype[j] = stype[k]
+                if fuse and g > 0.0 and active[p]:
+                    if silent[j]:
+                        I2[q] += 0.0
+                    else:
+                        I2[q] += (wf[j] + ws[j]) * s_next[p]
+                    if modul[j] and wm[j] != 0.0:
+                        M2[q] += wm[j]
+                j += 1
+        n_syn = j
+
+        # --- neuromodulators return to baseline --------------------------------------------
+        for x in range(4):
+            nm[x] += (base[x] - nm[x]) * P[P_NM_DECAY] * dt / 100.0
+
+        # --- formation (at most one synapse per step) --------------------------------------
+        if form_p > 0.0 and random(rng) < form_p:
+            n_act = 0
+            for i in range(N):
+                if active[i]:
+                    n_act += 1
+            if n_act >= 2:
+                ids = np.empty(n_act, dtype=np.int64)
+                c = 0
+                for i in range(N):
+                    if active[i]:
+                        ids[c] = i
+                        c += 1
+                p = ids[below(rng, n_act)]
+                q = ids[below(rng, n_act)]
+                if p != q and not (ntype[p] == OUTPUT and ntype[q] == INPUT):
+                    exists = False
+                    for k in range(n_syn):
+                        if pre[k] == p and post[k] == q:
+                            exists = True
+                            break
+                    if not exists:
+                        k = n_syn
+                        pre[k] = p
+                        post[k] = q
+                        wf[k] = uniform(rng, P[P_WF_MIN], P[P_WF_MAX])
+                        ws[k] = uniform(rng, P[P_WS_MIN], P[P_WS_MAX])
+                        wm[k] = uniform(rng, P[P_WM_MIN], P[P_WM_MAX])
+                        silent[k] = random(rng) < 0.1
+                        modul[k] = random(rng) < 0.2
+                        integ[k] = 1.0
+                        pre_tr[k] = 0.0
+                        post_tr[k] = 0.0
+                        stype[k] = synapse_label(silent[k], modul[k], wf[k], ws[k])
+                        n_syn += 1
+                        if fuse:
+                            if silent[k]:
+                                I2[q] += 0.0
+                            else:
+                                I2[q] += (wf[k] + ws[k]) * s_next[p]
+                            if modul[k] and wm[k] != 0.0:
+                                M2[q] += wm[k]
+
+        clock[0] += dt
+        steps[0] += 1
+
+        if rec_states.shape[0] > 0:
+            rec_states[t, :] = s
+        if rec_V.shape[0] > 0:
+            rec_V[t, :] = V
+        if rec_nsyn.shape[0] > 0:
+            rec_nsyn[t] = n_syn
+        if rec_nm.shape[0] > 0:
+            rec_nm[t, :] = nm
+        if rec_counts.shape[0] > 0:
+            rec_counts[t, 0] = n_pos
+            rec_counts[t, 1] = n_neg
+            rec_counts[t, 2] = n_alive
+
+        if fuse:
+            s[:] = s_next
+            if has_clamp:
+                _clamp_potentials(clamp[t + 1], V, th_exc)
+            I, I2 = I2, I
+            M, M2 = M2, M
+    n_syn_io[0] = n_syn
+
+
+_MAX_GAP = float(2**40)
+
+
+@njit
+def _geometric_gap(rng, log_q):  # type: ignore[no-untyped-def]
+    """Failures before the next success, capped (the cap exceeds any pair count we handle)."""
+    g = np.floor(np.log(1.0 - random(rng)) / log_q)
+    return int(min(g, _MAX_GAP))
+
+
+@njit
+def random_er_topology(n_in, n_hidden, n_out, p, rng):  # type: ignore[no-untyped-def]
+    """Erdős–Rényi digraph in the reference's pair order, without self-loops or output→input.
+
+    Pairs are visited as in v1's init (pre outer, post inner, ascending ids), but instead of one
+    draw per pair the gaps between edges are drawn from the geometric distribution, so the cost is
+    O(edges) rather than O(N²). Returns (pre int32[S], post int32[S]).
+    """
+    N = n_in + n_hidden + n_out
+    out_start = n_in + n_hidden
+    cap = 16
+    pre = np.empty(cap, dtype=np.int32)
+    post = np.empty(cap, dtype=np.int32)
+    S = 0
+    if p <= 0.0 or N < 2:
+        return pre[:0].copy(), post[:0].copy()
+    log_q = np.log1p(-p) if p < 1.0 else -np.inf
+    skip = 0
+    if p < 1.0:
+        skip = _geometric_gap(rng, log_q)
+    for i in range(N):
+        start = n_in if i >= out_start else 0
+        n_cand = N - start - (1 if i >= start else 0)
+        j = skip
+        while j < n_cand:
+            q = start + j
+            if q >= i >= start:
+                q += 1
+            if S == cap:
+                cap *= 2
+                pre2 = np.empty(cap, dtype=np.int32)
+                post2 = np.empty(cap, dtype=np.int32)
+                pre2[:S] = pre[:S]
+                post2[:S] = post[:S]
+                pre = pre2
+                post = post2
+            pre[S] = i
+            post[S] = q
+            S += 1
+            if p < 1.0:
+                j += 1 + _geometric_gap(rng, log_q)
+            else:
+                j += 1
+        skip = j - n_cand
+    return pre[:S].copy(), post[:S].copy()

@@ -135,6 +135,28 @@ def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):
 
 
 @njit
+def _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn, integ_th):  # type: ignore[no-untyped-def]
+    """Stable in-place removal of synapses with integrity <= threshold; returns the new count."""
+    j = 0
+    for k in range(n_syn):
+        if integ[k] > integ_th:
+            if j != k:
+                pre[j] = pre[k]
+                post[j] = post[k]
+                wf[j] = wf[k]
+                ws[j] = ws[k]
+                wm[j] = wm[k]
+                silent[j] = silent[k]
+                modul[j] = modul[k]
+                integ[j] = integ[k]
+                pre_tr[j] = pre_tr[k]
+                post_tr[j] = post_tr[k]
+                stype[j] = stype[k]
+            j += 1
+    return j
+
+
+@njit
 def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
            pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn_io,
            nm, base, P, rng, clock, steps,
@@ -232,7 +254,7 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
             M2[:] = 0.0
         da = nm[DA]
         ser = nm[SER]
-        j = 0
+        n_pruned = 0
         for k in range(n_syn):
             p = pre[k]
             q = post[k]
@@ -267,27 +289,17 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
                         silent[k] = False
                         stype[k] = synapse_label(False, modul[k], f, sl)
             if g > integ_th:
-                if j != k:
-                    pre[j] = p
-                    post[j] = q
-                    wf[j] = wf[k]
-                    ws[j] = ws[k]
-                    wm[j] = wm[k]
-                    silent[j] = silent[k]
-                    modul[j] = modul[k]
-                    integ[j] = g
-                    pre_tr[j] = pre_tr[k]
-                    post_tr[j] = post_tr[k]
-                    stype[j] = stype[k]
                 if fuse and g > 0.0 and active[p]:
-                    if silent[j]:
+                    if silent[k]:
                         I2[q] += 0.0
                     else:
-                        I2[q] += (wf[j] + ws[j]) * s_next[p]
-                    if modul[j] and wm[j] != 0.0:
-                        M2[q] += wm[j]
-                j += 1
-        n_syn = j
+                        I2[q] += (wf[k] + ws[k]) * s_next[p]
+                    if modul[k] and wm[k] != 0.0:
+                        M2[q] += wm[k]
+            else:
+                n_pruned += 1
+        if n_pruned > 0:
+            n_syn = _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn, integ_th)
 
         # --- neuromodulators return to baseline --------------------------------------------
         for x in range(4):

@@ -17,6 +17,8 @@ from miner._version import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "miner.commands.demo",
+    "miner.commands.replay",
 )
 
 #: Exit code for usage and configuration errors (argparse uses the same).

@@ -133,7 +133,8 @@ def _naive_er(n_in: int, n_hid: int, n_out: int, p: float, rng: Xoshiro) -> list
     edges = []
     pos = -1
     while True:
-        gap = 0 if p >= 1 else math.floor(math.log(1.0 - rng.random()) / math.log1p(-p))
+        gap = 0 if p >= 1 else int(min(math.floor(math.log(1.0 - rng.random()) / math.log1p(-p)) if p > 1e-300
+                                        else math.inf, 2.0**40))
         pos += 1 + gap
         if pos >= len(pairs):
             return edges

@@ -25,10 +25,10 @@ import numpy.typing as npt
 
 from engine import neuraxon_kernels as K
 from engine.neuraxon_json import NEUROMODULATOR_NAMES, ParsedNetwork, emit_network, parse_network
-from engine.neuraxon_params import NetworkFormatError, NetworkParameters
+from engine.neuraxon_params import V1, Extensions, NetworkFormatError, NetworkParameters
 from engine.rng import seed_state
 
-__all__ = ["Network", "NetworkFormatError", "NetworkParameters", "RunRecord"]
+__all__ = ["V1", "Extensions", "Network", "NetworkFormatError", "NetworkParameters", "RunRecord"]
 
 _SYN_FIELDS = ("pre", "post", "wf", "ws", "wm", "silent", "modul", "integ", "pre_tr", "post_tr", "stype")
 _EMPTY_I8 = np.zeros((0, 0), dtype=np.int8)
@@ -79,6 +79,9 @@ class Network:
     clock: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(1))
     steps: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     n_syn: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    #: Mining-mode extensions (default: exactly v1) and the current meta signal μ.
+    extensions: Extensions = V1
+    meta_level: float = 0.0
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -130,7 +133,7 @@ class Network:
         return Network(self.params, self.V.copy(), self.s.copy(), self.a.copy(), self.r.copy(),
                        self.h.copy(), self.active.copy(), self.ntype.copy(),
                        {k: v.copy() for k, v in self.syn.items()}, self.nm.copy(), self.rng.copy(),
-                       self.clock.copy(), self.steps.copy(), self.n_syn.copy())
+                       self.clock.copy(), self.steps.copy(), self.n_syn.copy(), self.extensions, self.meta_level)
 
     # ----------------------------------------------------------------- views
     @property
@@ -285,10 +288,11 @@ class Network:
         if self.params.synapse_formation_prob > 0.0:
             self._ensure_capacity(T)
         sy = self.syn
+        P = self.params.vector(self.extensions, self.meta_level)
         K.run_v1(self.V, self.s, self.a, self.r, self.h, self.active, self.ntype,
                  sy["pre"], sy["post"], sy["wf"], sy["ws"], sy["wm"], sy["silent"], sy["modul"],
                  sy["integ"], sy["pre_tr"], sy["post_tr"], sy["stype"], self.n_syn,
-                 self.nm, self.params.baselines(), self.params.vector(), self.rng, self.clock, self.steps,
+                 self.nm, self.params.baselines(), P, self.rng, self.clock, self.steps,
                  clamp, ext, T, rec.states, rec.potentials, rec.n_syn, rec.neuromod, rec.counts)
         return rec
 

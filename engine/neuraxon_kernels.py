@@ -67,7 +67,12 @@ P_WS_MIN = 18
 P_WS_MAX = 19
 P_WM_MIN = 20
 P_WM_MAX = 21
-N_PARAMS = 22
+# Mining-mode extensions (docs/neuraxon-task.md); their v1 values give exactly v1 arithmetic.
+P_META_GAIN = 22  # plasticity scale per unit of meta signal (v1: 0)
+P_META_LEVEL = 23  # current meta signal (arousal), set by the environment (v1: 0)
+P_CONSOLIDATION = 24  # fraction of w_slow's leak removed (v1: 0; 1 = w_slow integrates Δ)
+P_TRACES = 25  # 1 = update the (unused) pre/post traces as v1 does; 0 = skip them
+N_PARAMS = 26
 
 # Neuromodulator slots.
 DA = 0
@@ -115,26 +120,6 @@ def _clamp_potentials(row, V, th_exc):  # type: ignore[no-untyped-def]
 
 
 @njit
-def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):  # type: ignore[no-untyped-def]
-    """Synaptic current ``I`` and modulatory sum ``M`` (float64[N]) from states ``s``, list order."""
-    I[:] = 0.0
-    M[:] = 0.0
-    for k in range(n_syn):
-        if integ[k] <= 0.0:
-            continue
-        p = pre[k]
-        if not active[p]:
-            continue
-        q = post[k]
-        if silent[k]:
-            I[q] += 0.0
-        else:
-            I[q] += (wf[k] + ws[k]) * s[p]
-        if modul[k] and wm[k] != 0.0:
-            M[q] += wm[k]
-
-
-@njit
 def _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn, integ_th):  # type: ignore[no-untyped-def]
     """Stable in-place removal of synapses with integrity <= threshold; returns the new count."""
     j = 0
@@ -157,6 +142,132 @@ def _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype
 
 
 @njit
+def _neuron(V, I_i, M_i, ext_i, a, r, h, s_old, spont, k_m, th_exc, th_inh, ach, health_loss,  # type: ignore[no-untyped-def]
+            health_gain, dt):
+    """One neuron's update (model §1.3 step 2) on scalars; returns (V, a, r, h, new state).
+
+    Scalars in, scalars out: numba reference-counts array arguments on every call, which would
+    cost more than the arithmetic in a per-element helper.
+    """
+    V += k_m * ((((-V + I_i) + ext_i) - a) + spont)
+    a += dt / 100.0 * (-a + 0.1 * abs(s_old))
+    r += dt / 200.0 * (-r + 0.2 * s_old)
+    thmod = (ach - 0.5) * 0.5 + M_i * 0.3
+    th_p = th_exc - thmod - 0.1 * r
+    th_n = th_inh - thmod + 0.1 * r
+    new = 0
+    if V > th_p:
+        new = 1
+    elif V < th_n:
+        new = -1
+    if abs(V) / 2.0 < 0.01:
+        h -= health_loss
+    else:
+        h = min(1.0, h + health_gain)
+    return V, a, r, h, new
+
+
+@njit
+def _weights(sp, sq, f, sl, m, g, k_f, k_s, k_meta, d_pos, d_neg, ser, ws_leak,  # type: ignore[no-untyped-def]
+             integ_loss, integ_gain):
+    """One synapse's weight and integrity update (model §1.3 step 3); returns (wf, ws, wm, integrity).
+
+    ``d_pos``/``d_neg`` are Δ for (+1,+1) and (+1,-1) (``±η·DA``, times the meta factor in mining
+    mode); ``ws_leak`` is 1 in v1 and ``1 - consolidation`` in mining mode.
+    """
+    if sp == 1 and sq == 1:
+        dw = d_pos
+    elif sp == 1 and sq == -1:
+        dw = d_neg
+    else:
+        dw = 0.0
+    f = f + k_f * (-f + dw * 0.3)
+    f = max(-1.0, min(1.0, f))
+    sl = sl + k_s * (-(sl * ws_leak) + dw * 0.1)
+    sl = max(-1.0, min(1.0, sl))
+    m = m + k_meta * (-m + dw * 0.05 * ser)
+    m = max(-0.5, min(0.5, m))
+    if abs(f) < 0.01 and abs(sl) < 0.01:
+        g -= integ_loss
+    else:
+        g = min(1.0, g + integ_gain)
+    return f, sl, m, g
+
+
+@njit
+def _contribute(k, p, q, s_g, wf, ws, wm, silent, modul, I, M):  # type: ignore[no-untyped-def]
+    """Add synapse k's current (from pre state ``s_g[p]``) and modulation to post neuron q."""
+    if silent[k]:
+        I[q] += 0.0
+    else:
+        I[q] += (wf[k] + ws[k]) * s_g[p]
+    if modul[k] and wm[k] != 0.0:
+        M[q] += wm[k]
+
+
+@njit
+def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):  # type: ignore[no-untyped-def]
+    """Synaptic current ``I`` and modulatory sum ``M`` (float64[N]) from states ``s``, list order."""
+    I[:] = 0.0
+    M[:] = 0.0
+    for k in range(n_syn):
+        if integ[k] <= 0.0:
+            continue
+        p = pre[k]
+        if not active[p]:
+            continue
+        q = post[k]
+        if silent[k]:
+            I[q] += 0.0
+        else:
+            I[q] += (wf[k] + ws[k]) * s[p]
+        if modul[k] and wm[k] != 0.0:
+            M[q] += wm[k]
+
+
+@njit
+def _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype,  # type: ignore[no-untyped-def]
+          n_syn, P, rng):
+    """Formation (model §1.3 step 5), after the ``random() < p`` draw succeeded.
+
+    Returns the index of the new synapse (== old ``n_syn``), or -1 if none was added.
+    """
+    N = active.shape[0]
+    n_act = 0
+    for i in range(N):
+        if active[i]:
+            n_act += 1
+    if n_act < 2:
+        return -1
+    ids = np.empty(n_act, dtype=np.int64)
+    c = 0
+    for i in range(N):
+        if active[i]:
+            ids[c] = i
+            c += 1
+    p = ids[below(rng, n_act)]
+    q = ids[below(rng, n_act)]
+    if p == q or (ntype[p] == OUTPUT and ntype[q] == INPUT):
+        return -1
+    for k in range(n_syn):
+        if pre[k] == p and post[k] == q:
+            return -1
+    k = n_syn
+    pre[k] = p
+    post[k] = q
+    wf[k] = uniform(rng, P[P_WF_MIN], P[P_WF_MAX])
+    ws[k] = uniform(rng, P[P_WS_MIN], P[P_WS_MAX])
+    wm[k] = uniform(rng, P[P_WM_MIN], P[P_WM_MAX])
+    silent[k] = random(rng) < 0.1
+    modul[k] = random(rng) < 0.2
+    integ[k] = 1.0
+    pre_tr[k] = 0.0
+    post_tr[k] = 0.0
+    stype[k] = synapse_label(silent[k], modul[k], wf[k], ws[k])
+    return k
+
+
+@njit
 def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
            pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn_io,
            nm, base, P, rng, clock, steps,
@@ -171,13 +282,14 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
     ``rec_*`` (first dimension 0 to skip): states int8[T, N], potentials float64[T, N], synapse
     count int64[T], neuromodulators float64[T, 4] and counts int64[T, 3] = (#s=+1, #s=-1, #active)
     after each step. Returns nothing; ``n_syn_io[0]``, ``clock`` and ``steps`` are updated.
+
+    The mining extensions in ``P`` apply too (meta factor ``1 + P_META_GAIN·P_META_LEVEL``,
+    consolidation, traces on/off); at their v1 values the arithmetic is exactly v1's.
     """
     N = V.shape[0]
     n_syn = n_syn_io[0]
     dt = P[P_DT]
     k_m = dt / P[P_TAU_M]
-    k_a = dt / 100.0
-    k_r = dt / 200.0
     k_f = dt / P[P_TAU_FAST]
     k_s = dt / P[P_TAU_SLOW]
     k_meta = dt / P[P_TAU_META]
@@ -193,6 +305,9 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
     integ_loss = P[P_SYN_DEATH] * dt
     integ_gain = 0.001 * dt
     form_p = P[P_FORM_P]
+    meta_factor = 1.0 + P[P_META_GAIN] * P[P_META_LEVEL]
+    ws_leak = 1.0 - P[P_CONSOLIDATION]
+    traces = P[P_TRACES] != 0.0
     has_clamp = clamp.shape[0] > 0
     has_ext = ext.shape[0] > 0
 
@@ -207,7 +322,6 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
     gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M)
 
     for t in range(n_steps):
-        # --- neurons, id order -------------------------------------------------------------
         ach = nm[ACH]
         n_pos = 0
         n_neg = 0
@@ -219,32 +333,20 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
             if spont_p > 0.0 and random(rng) < spont_p:
                 spont = uniform(rng, -0.5, 0.5)
             ext_i = ext[t, i] if has_ext else 0.0
-            s_old = s[i]
-            V[i] += k_m * ((((-V[i] + I[i]) + ext_i) - a[i]) + spont)
-            a[i] += k_a * (-a[i] + 0.1 * abs(s_old))
-            r[i] += k_r * (-r[i] + 0.2 * s_old)
-            thmod = (ach - 0.5) * 0.5 + M[i] * 0.3
-            th_p = th_exc - thmod - 0.1 * r[i]
-            th_n = th_inh - thmod + 0.1 * r[i]
-            v = V[i]
-            if v > th_p:
-                s[i] = 1
-                n_pos += 1
-            elif v < th_n:
-                s[i] = -1
-                n_neg += 1
-            else:
-                s[i] = 0
-            if abs(v) / 2.0 < 0.01:
-                h[i] -= health_loss
-            else:
-                h[i] = min(1.0, h[i] + health_gain)
+            V[i], a[i], r[i], h[i], new = _neuron(V[i], I[i], M[i], ext_i, a[i], r[i], h[i], s[i], spont, k_m,
+                                                  th_exc, th_inh, ach, health_loss, health_gain, dt)
+            s[i] = new
             if ntype[i] == HIDDEN and h[i] < ndeath_th:
                 if random(rng) < 0.001:
                     active[i] = False
+            if new == 1:
+                n_pos += 1
+            elif new == -1:
+                n_neg += 1
             n_alive += 1
 
-        # --- plasticity of step t fused with the gather of step t+1 ------------------------
+        # Plasticity of step t fused with the gather of step t+1: the gather needs only the
+        # post-plasticity weights and the next step's (clamped) states.
         fuse = t + 1 < n_steps
         if fuse:
             s_next[:] = s
@@ -252,7 +354,11 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
                 _clamp_states(clamp[t + 1], s_next)
             I2[:] = 0.0
             M2[:] = 0.0
-        da = nm[DA]
+        d_pos = lr * nm[DA]
+        d_neg = -lr * nm[DA]
+        if meta_factor != 1.0:
+            d_pos *= meta_factor
+            d_neg *= meta_factor
         ser = nm[SER]
         n_pruned = 0
         for k in range(n_syn):
@@ -262,27 +368,14 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
             if g > 0.0 and active[p] and active[q]:
                 sp = s[p]
                 sq = s[q]
-                pre_tr[k] += (-pre_tr[k] / tw + (1.0 if sp == 1 else 0.0)) * dt
-                post_tr[k] += (-post_tr[k] / tw + (1.0 if sq == 1 else 0.0)) * dt
-                if sp == 1 and sq == 1:
-                    dw = lr * da
-                elif sp == 1 and sq == -1:
-                    dw = -lr * da
-                else:
-                    dw = 0.0
-                f = wf[k] + k_f * (-wf[k] + dw * 0.3)
-                f = max(-1.0, min(1.0, f))
-                sl = ws[k] + k_s * (-ws[k] + dw * 0.1)
-                sl = max(-1.0, min(1.0, sl))
-                m = wm[k] + k_meta * (-wm[k] + dw * 0.05 * ser)
-                m = max(-0.5, min(0.5, m))
+                if traces:
+                    pre_tr[k] += (-pre_tr[k] / tw + (1.0 if sp == 1 else 0.0)) * dt
+                    post_tr[k] += (-post_tr[k] / tw + (1.0 if sq == 1 else 0.0)) * dt
+                f, sl, m, g = _weights(sp, sq, wf[k], ws[k], wm[k], g, k_f, k_s, k_meta, d_pos, d_neg, ser,
+                                       ws_leak, integ_loss, integ_gain)
                 wf[k] = f
                 ws[k] = sl
                 wm[k] = m
-                if abs(f) < 0.01 and abs(sl) < 0.01:
-                    g -= integ_loss
-                else:
-                    g = min(1.0, g + integ_gain)
                 integ[k] = g
                 if silent[k] and sp == 1 and sq == 1:
                     if random(rng) < 0.01:
@@ -301,52 +394,16 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
         if n_pruned > 0:
             n_syn = _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn, integ_th)
 
-        # --- neuromodulators return to baseline --------------------------------------------
         for x in range(4):
             nm[x] += (base[x] - nm[x]) * P[P_NM_DECAY] * dt / 100.0
 
-        # --- formation (at most one synapse per step) --------------------------------------
         if form_p > 0.0 and random(rng) < form_p:
-            n_act = 0
-            for i in range(N):
-                if active[i]:
-                    n_act += 1
-            if n_act >= 2:
-                ids = np.empty(n_act, dtype=np.int64)
-                c = 0
-                for i in range(N):
-                    if active[i]:
-                        ids[c] = i
-                        c += 1
-                p = ids[below(rng, n_act)]
-                q = ids[below(rng, n_act)]
-                if p != q and not (ntype[p] == OUTPUT and ntype[q] == INPUT):
-                    exists = False
-                    for k in range(n_syn):
-                        if pre[k] == p and post[k] == q:
-                            exists = True
-                            break
-                    if not exists:
-                        k = n_syn
-                        pre[k] = p
-                        post[k] = q
-                        wf[k] = uniform(rng, P[P_WF_MIN], P[P_WF_MAX])
-                        ws[k] = uniform(rng, P[P_WS_MIN], P[P_WS_MAX])
-                        wm[k] = uniform(rng, P[P_WM_MIN], P[P_WM_MAX])
-                        silent[k] = random(rng) < 0.1
-                        modul[k] = random(rng) < 0.2
-                        integ[k] = 1.0
-                        pre_tr[k] = 0.0
-                        post_tr[k] = 0.0
-                        stype[k] = synapse_label(silent[k], modul[k], wf[k], ws[k])
-                        n_syn += 1
-                        if fuse:
-                            if silent[k]:
-                                I2[q] += 0.0
-                            else:
-                                I2[q] += (wf[k] + ws[k]) * s_next[p]
-                            if modul[k] and wm[k] != 0.0:
-                                M2[q] += wm[k]
+            k = _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype,
+                      n_syn, P, rng)
+            if k >= 0:
+                n_syn += 1
+                if fuse:
+                    _contribute(k, pre[k], post[k], s_next, wf, ws, wm, silent, modul, I2, M2)
 
         clock[0] += dt
         steps[0] += 1

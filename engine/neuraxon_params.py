@@ -15,11 +15,37 @@ import numpy.typing as npt
 
 from engine import neuraxon_kernels as K
 
-__all__ = ["NetworkFormatError", "NetworkParameters"]
+__all__ = ["V1", "Extensions", "NetworkFormatError", "NetworkParameters"]
 
 
 class NetworkFormatError(ValueError):
     """Malformed or inconsistent network data; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """Named mining-mode extensions of v1 (docs/neuraxon-task.md); :data:`V1` switches all off.
+
+    * ``meta_gain``: synaptic updates Δ are scaled by ``1 + meta_gain · μ``, where μ is the meta
+      signal (arousal) the environment raises on salient events; 0 in v1.
+    * ``consolidation`` κ in [0, 1]: w_slow relaxes as ``-(1 - κ)·w_slow + 0.1Δ``, so learned slow
+      weights last ``1/(1 - κ)`` times longer (κ = 1: w_slow integrates Δ and never decays); 0 in v1.
+    * ``traces``: update the pre/post traces, which v1 computes but never uses; off saves time.
+    """
+
+    meta_gain: float = 0.0
+    consolidation: float = 0.0
+    traces: bool = True
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.meta_gain) and self.meta_gain >= 0.0):
+            raise ValueError(f"meta_gain must be a finite number >= 0, got {self.meta_gain!r}")
+        if not 0.0 <= self.consolidation <= 1.0:
+            raise ValueError(f"consolidation must be in [0, 1], got {self.consolidation!r}")
+
+
+#: Exactly Neuraxon v1.
+V1 = Extensions()
 
 
 _INT_FIELDS = ("num_input_neurons", "num_hidden_neurons", "num_output_neurons", "simulation_steps")
@@ -121,7 +147,7 @@ class NetworkParameters:
     def replace(self, **changes: Any) -> NetworkParameters:
         return NetworkParameters(**{**asdict(self), **changes})
 
-    def vector(self) -> npt.NDArray[np.float64]:
+    def vector(self, ext: Extensions = V1, meta_level: float = 0.0) -> npt.NDArray[np.float64]:
         """The kernel parameter vector ``P`` (float64[N_PARAMS], indices ``P_*``)."""
         P = np.zeros(K.N_PARAMS)
         P[K.P_DT] = self.dt
@@ -146,6 +172,10 @@ class NetworkParameters:
         P[K.P_WS_MAX] = self.w_slow_init_max
         P[K.P_WM_MIN] = self.w_meta_init_min
         P[K.P_WM_MAX] = self.w_meta_init_max
+        P[K.P_META_GAIN] = ext.meta_gain
+        P[K.P_META_LEVEL] = meta_level
+        P[K.P_CONSOLIDATION] = ext.consolidation
+        P[K.P_TRACES] = 1.0 if ext.traces else 0.0
         return P
 
     def baselines(self) -> npt.NDArray[np.float64]:

@@ -1,0 +1,123 @@
+"""Engine throughput: numba kernels vs the plain-Python twin, memory roofline, multi-core scaling.
+
+Run: ``.venv/bin/python benchmarks/engine.py [--quick]``. Everything is measured in this run on this
+machine; figures are synapse updates per second (one synapse processed in one step: its share of
+the gather and its plasticity update).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.batch import run_many
+from engine.neuraxon import Extensions, Network, NetworkParameters
+from tests.naive.neuraxon_v1 import NaiveNetwork
+
+#: Bytes one synapse update moves in the fused pass (reads + writes), per layout.
+#: exact: pre, post (int32), w_fast, w_slow, w_meta, integrity, 2 traces (float64), silent and
+#: modulatory (bool) read = 58 B; the six float64 written back = 48 B.
+BYTES_EXACT = 4 + 4 + 6 * 8 + 2 + 6 * 8
+#: mining (traces off): 4 + 4 + 4 * 8 + 2 read, 4 * 8 written.
+BYTES_MINING = 4 + 4 + 4 * 8 + 2 + 4 * 8
+
+SIZES = [(1_000, 100), (10_000, 100), (100_000, 100), (1_000_000, 10)]
+
+
+@numba.njit(nogil=True, cache=True)
+def _stream(a, b, c):  # type: ignore[no-untyped-def]
+    for i in range(a.shape[0]):
+        c[i] = a[i] + 0.5 * b[i]
+
+
+def copy_bandwidth() -> float:
+    """Sustained bytes/s of a streaming kernel (2 reads + 1 write of float64), best of 5."""
+    n = 40_000_000
+    a, b, c = np.ones(n), np.ones(n), np.empty(n)
+    _stream(a, b, c)
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        _stream(a, b, c)
+        best = max(best, 3 * 8 * n / (time.perf_counter() - t))
+    return best
+
+
+def params_for(n: int, degree: int) -> NetworkParameters:
+    n_io = 10
+    return NetworkParameters(num_input_neurons=n_io, num_hidden_neurons=n - 2 * n_io, num_output_neurons=n_io,
+                             connection_probability=degree / n)
+
+
+def inputs_for(T: int) -> np.ndarray:
+    return np.array([[((i + t // 25) % 3) - 1 for i in range(10)] for t in range(T)], dtype=np.int8)
+
+
+def numba_rate(net: Network, budget: float) -> float:
+    net.run(2, inputs=inputs_for(2))  # compile / warm caches
+    T = max(3, int(budget // max(net.n_synapses, 1)))
+    t = time.perf_counter()
+    rec = net.run(T, inputs=inputs_for(T), record=("n_syn",))
+    return float(rec.n_syn.sum()) / (time.perf_counter() - t)
+
+
+def twin_rate(net: Network, steps: int) -> float:
+    twin = NaiveNetwork(net.to_reference_json("dump"), net.rng.tolist())
+    total = 0
+    t = time.perf_counter()
+    for step in range(steps):
+        twin.set_input_states(list(inputs_for(step + 1)[-1]))
+        twin.step()
+        total += len(twin.synapses)
+    return total / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="only the 1k and 10k networks")
+    args = ap.parse_args()
+    sizes = SIZES[:2] if args.quick else SIZES
+    bw = copy_bandwidth()
+    print(f"machine: {os.cpu_count()} CPUs, numba {numba.__version__}; streaming bandwidth {bw / 1e9:.1f} GB/s")
+    print(f"bytes per synapse update: exact layout {BYTES_EXACT} B, mining layout {BYTES_MINING} B")
+    print()
+    header = (f"{'network':>22} {'synapses':>10} {'twin':>9} {'exact':>9} {'ratio':>6} {'roofline':>8} "
+              f"{'mining':>9} {'ratio':>6} {'roofline':>8}")
+    print(header)
+    print("-" * len(header))
+    for n, degree in sizes:
+        params = params_for(n, degree)
+        net = Network.random(params, seed=1)
+        S = net.n_synapses
+        twin = twin_rate(net.copy(), steps=3 if S < 2_000_000 else 1)
+        exact = numba_rate(net.copy(), budget=3e8)
+        mining_net = net.copy()
+        mining_net.extensions = Extensions(traces=False)
+        mining = numba_rate(mining_net, budget=3e8)
+        print(f"{f'{n:,} x ~{degree}':>22} {S:>10,} {twin / 1e6:>7.2f}M {exact / 1e6:>7.1f}M "
+              f"{exact / twin:>5.0f}x {exact * BYTES_EXACT / bw:>7.0%} {mining / 1e6:>7.1f}M "
+              f"{mining / twin:>5.0f}x {mining * BYTES_MINING / bw:>7.0%}", flush=True)
+    print()
+    print("many networks (16 x 2,000 neurons x ~100 synapses, 200 steps):")
+    params = params_for(2_000, 100)
+    rates = {}
+    for threads in (1, 2):
+        nets = [Network.random(params, seed=s) for s in range(16)]
+        run_many(nets[:2], 2, threads=threads)
+        t = time.perf_counter()
+        recs = run_many(nets, 200, inputs=inputs_for(200), record=("n_syn",), threads=threads)
+        rates[threads] = sum(float(r.n_syn.sum()) for r in recs) / (time.perf_counter() - t)
+        print(f"  {threads} thread(s): {rates[threads] / 1e6:7.1f} M synapse updates/s")
+    print(f"  scaling 2 threads / 1 thread: {rates[2] / rates[1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,9 +12,8 @@ float64[1] time and ``steps`` int64[1] step count.
 
 Float operations follow the reference's expression order exactly (left-to-right sums in
 synapse-list order, the same association in every update), so deterministic trajectories match
-CPython to the last bit. The step loop fuses step *t*'s plasticity pass with step *t+1*'s gather,
-which is legal because the gather only needs the post-plasticity weights and the next states;
-one pass over the synapses per step instead of two.
+CPython to the last bit. A step is one gather pass, one neuron pass and one plasticity pass over the synapses;
+compaction runs only on steps where some synapse falls below the integrity threshold.
 
 Random draws come from ``rng`` in this order, and only for parts that are switched on: per active
 neuron in id order, spontaneous firing (``random() < rate*dt``, then ``uniform(-0.5, 0.5)``) and
@@ -195,17 +194,6 @@ def _weights(sp, sq, f, sl, m, g, k_f, k_s, k_meta, d_pos, d_neg, ser, ws_leak, 
 
 
 @njit
-def _contribute(k, p, q, s_g, wf, ws, wm, silent, modul, I, M):  # type: ignore[no-untyped-def]
-    """Add synapse k's current (from pre state ``s_g[p]``) and modulation to post neuron q."""
-    if silent[k]:
-        I[q] += 0.0
-    else:
-        I[q] += (wf[k] + ws[k]) * s_g[p]
-    if modul[k] and wm[k] != 0.0:
-        M[q] += wm[k]
-
-
-@njit
 def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):  # type: ignore[no-untyped-def]
     """Synaptic current ``I`` and modulatory sum ``M`` (float64[N]) from states ``s``, list order."""
     I[:] = 0.0
@@ -268,6 +256,109 @@ def _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, po
 
 
 @njit
+def step_once(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
+              pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn,
+              nm, base, P, rng, I, M, ext_row, counts):
+    """One ``simulate_step`` (model §1.3 steps 1-5) in place; returns the new synapse count.
+
+    ``I``/``M`` float64[N] are scratch; ``ext_row`` float64[N] external currents, or length 0 for
+    none. ``counts`` int64[6] receives (#+1, #-1, #updated) over all active neurons, then the same
+    over non-input neurons. Synapse arrays need room for one more synapse when formation is on.
+    The mining extensions in ``P`` (meta factor ``1 + P_META_GAIN·P_META_LEVEL``, consolidation,
+    traces on/off) apply; at their v1 values the arithmetic is exactly v1's.
+    """
+    N = V.shape[0]
+    dt = P[P_DT]
+    k_m = dt / P[P_TAU_M]
+    k_f = dt / P[P_TAU_FAST]
+    k_s = dt / P[P_TAU_SLOW]
+    k_meta = dt / P[P_TAU_META]
+    th_exc = P[P_TH_EXC]
+    th_inh = P[P_TH_INH]
+    spont_p = P[P_SPONT] * dt
+    health_loss = P[P_HEALTH_DECAY] * dt
+    health_gain = 0.0005 * dt
+    ndeath_th = P[P_NEURON_DEATH_TH]
+    tw = P[P_STDP]
+    integ_th = P[P_INTEG_TH]
+    integ_loss = P[P_SYN_DEATH] * dt
+    integ_gain = 0.001 * dt
+    meta_factor = 1.0 + P[P_META_GAIN] * P[P_META_LEVEL]
+    ws_leak = 1.0 - P[P_CONSOLIDATION]
+    traces = P[P_TRACES] != 0.0
+    has_ext = ext_row.shape[0] > 0
+
+    gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M)
+
+    ach = nm[ACH]
+    counts[:] = 0
+    for i in range(N):
+        if not active[i]:
+            continue
+        spont = 0.0
+        if spont_p > 0.0 and random(rng) < spont_p:
+            spont = uniform(rng, -0.5, 0.5)
+        ext_i = ext_row[i] if has_ext else 0.0
+        V[i], a[i], r[i], h[i], new = _neuron(V[i], I[i], M[i], ext_i, a[i], r[i], h[i], s[i], spont, k_m,
+                                              th_exc, th_inh, ach, health_loss, health_gain, dt)
+        s[i] = new
+        if ntype[i] == HIDDEN and h[i] < ndeath_th:
+            if random(rng) < 0.001:
+                active[i] = False
+        off = 0 if ntype[i] == INPUT else 3
+        for c in (0, off):
+            if new == 1:
+                counts[c] += 1
+            elif new == -1:
+                counts[c + 1] += 1
+            counts[c + 2] += 1
+            if off == 0:
+                break
+
+    d_pos = lr_da = P[P_LR] * nm[DA]
+    d_neg = -P[P_LR] * nm[DA]
+    if meta_factor != 1.0:
+        d_pos = lr_da * meta_factor
+        d_neg *= meta_factor
+    ser = nm[SER]
+    n_pruned = 0
+    for k in range(n_syn):
+        p = pre[k]
+        q = post[k]
+        g = integ[k]
+        if g > 0.0 and active[p] and active[q]:
+            sp = s[p]
+            sq = s[q]
+            if traces:
+                pre_tr[k] += (-pre_tr[k] / tw + (1.0 if sp == 1 else 0.0)) * dt
+                post_tr[k] += (-post_tr[k] / tw + (1.0 if sq == 1 else 0.0)) * dt
+            f, sl, m, g = _weights(sp, sq, wf[k], ws[k], wm[k], g, k_f, k_s, k_meta, d_pos, d_neg, ser,
+                                   ws_leak, integ_loss, integ_gain)
+            wf[k] = f
+            ws[k] = sl
+            wm[k] = m
+            integ[k] = g
+            if silent[k] and sp == 1 and sq == 1:
+                if random(rng) < 0.01:
+                    silent[k] = False
+                    stype[k] = synapse_label(False, modul[k], f, sl)
+        if not g > integ_th:
+            n_pruned += 1
+
+    for x in range(4):
+        nm[x] += (base[x] - nm[x]) * P[P_NM_DECAY] * dt / 100.0
+
+    if n_pruned > 0:
+        n_syn = _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn, integ_th)
+    form_p = P[P_FORM_P]
+    if form_p > 0.0 and random(rng) < form_p:
+        if _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype,
+                 n_syn, P, rng) >= 0:
+            n_syn += 1
+    return n_syn
+
+
+@njit
 def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
            pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn_io,
            nm, base, P, rng, clock, steps,
@@ -282,132 +373,23 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
     ``rec_*`` (first dimension 0 to skip): states int8[T, N], potentials float64[T, N], synapse
     count int64[T], neuromodulators float64[T, 4] and counts int64[T, 3] = (#s=+1, #s=-1, #active)
     after each step. Returns nothing; ``n_syn_io[0]``, ``clock`` and ``steps`` are updated.
-
-    The mining extensions in ``P`` apply too (meta factor ``1 + P_META_GAIN·P_META_LEVEL``,
-    consolidation, traces on/off); at their v1 values the arithmetic is exactly v1's.
     """
     N = V.shape[0]
     n_syn = n_syn_io[0]
-    dt = P[P_DT]
-    k_m = dt / P[P_TAU_M]
-    k_f = dt / P[P_TAU_FAST]
-    k_s = dt / P[P_TAU_SLOW]
-    k_meta = dt / P[P_TAU_META]
     th_exc = P[P_TH_EXC]
-    th_inh = P[P_TH_INH]
-    spont_p = P[P_SPONT] * dt
-    health_loss = P[P_HEALTH_DECAY] * dt
-    health_gain = 0.0005 * dt
-    ndeath_th = P[P_NEURON_DEATH_TH]
-    lr = P[P_LR]
-    tw = P[P_STDP]
-    integ_th = P[P_INTEG_TH]
-    integ_loss = P[P_SYN_DEATH] * dt
-    integ_gain = 0.001 * dt
-    form_p = P[P_FORM_P]
-    meta_factor = 1.0 + P[P_META_GAIN] * P[P_META_LEVEL]
-    ws_leak = 1.0 - P[P_CONSOLIDATION]
-    traces = P[P_TRACES] != 0.0
-    has_clamp = clamp.shape[0] > 0
-    has_ext = ext.shape[0] > 0
-
     I = np.zeros(N)
     M = np.zeros(N)
-    I2 = np.zeros(N)
-    M2 = np.zeros(N)
-    s_next = s.copy()
-    if has_clamp:
-        _clamp_states(clamp[0], s)
-        _clamp_potentials(clamp[0], V, th_exc)
-    gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M)
-
+    no_ext = np.zeros(0)
+    counts = np.zeros(6, dtype=np.int64)
     for t in range(n_steps):
-        ach = nm[ACH]
-        n_pos = 0
-        n_neg = 0
-        n_alive = 0
-        for i in range(N):
-            if not active[i]:
-                continue
-            spont = 0.0
-            if spont_p > 0.0 and random(rng) < spont_p:
-                spont = uniform(rng, -0.5, 0.5)
-            ext_i = ext[t, i] if has_ext else 0.0
-            V[i], a[i], r[i], h[i], new = _neuron(V[i], I[i], M[i], ext_i, a[i], r[i], h[i], s[i], spont, k_m,
-                                                  th_exc, th_inh, ach, health_loss, health_gain, dt)
-            s[i] = new
-            if ntype[i] == HIDDEN and h[i] < ndeath_th:
-                if random(rng) < 0.001:
-                    active[i] = False
-            if new == 1:
-                n_pos += 1
-            elif new == -1:
-                n_neg += 1
-            n_alive += 1
-
-        # Plasticity of step t fused with the gather of step t+1: the gather needs only the
-        # post-plasticity weights and the next step's (clamped) states.
-        fuse = t + 1 < n_steps
-        if fuse:
-            s_next[:] = s
-            if has_clamp:
-                _clamp_states(clamp[t + 1], s_next)
-            I2[:] = 0.0
-            M2[:] = 0.0
-        d_pos = lr * nm[DA]
-        d_neg = -lr * nm[DA]
-        if meta_factor != 1.0:
-            d_pos *= meta_factor
-            d_neg *= meta_factor
-        ser = nm[SER]
-        n_pruned = 0
-        for k in range(n_syn):
-            p = pre[k]
-            q = post[k]
-            g = integ[k]
-            if g > 0.0 and active[p] and active[q]:
-                sp = s[p]
-                sq = s[q]
-                if traces:
-                    pre_tr[k] += (-pre_tr[k] / tw + (1.0 if sp == 1 else 0.0)) * dt
-                    post_tr[k] += (-post_tr[k] / tw + (1.0 if sq == 1 else 0.0)) * dt
-                f, sl, m, g = _weights(sp, sq, wf[k], ws[k], wm[k], g, k_f, k_s, k_meta, d_pos, d_neg, ser,
-                                       ws_leak, integ_loss, integ_gain)
-                wf[k] = f
-                ws[k] = sl
-                wm[k] = m
-                integ[k] = g
-                if silent[k] and sp == 1 and sq == 1:
-                    if random(rng) < 0.01:
-                        silent[k] = False
-                        stype[k] = synapse_label(False, modul[k], f, sl)
-            if g > integ_th:
-                if fuse and g > 0.0 and active[p]:
-                    if silent[k]:
-                        I2[q] += 0.0
-                    else:
-                        I2[q] += (wf[k] + ws[k]) * s_next[p]
-                    if modul[k] and wm[k] != 0.0:
-                        M2[q] += wm[k]
-            else:
-                n_pruned += 1
-        if n_pruned > 0:
-            n_syn = _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn, integ_th)
-
-        for x in range(4):
-            nm[x] += (base[x] - nm[x]) * P[P_NM_DECAY] * dt / 100.0
-
-        if form_p > 0.0 and random(rng) < form_p:
-            k = _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype,
-                      n_syn, P, rng)
-            if k >= 0:
-                n_syn += 1
-                if fuse:
-                    _contribute(k, pre[k], post[k], s_next, wf, ws, wm, silent, modul, I2, M2)
-
-        clock[0] += dt
+        if clamp.shape[0] > 0:
+            _clamp_states(clamp[t], s)
+            _clamp_potentials(clamp[t], V, th_exc)
+        ext_row = ext[t] if ext.shape[0] > 0 else no_ext
+        n_syn = step_once(V, s, a, r, h, active, ntype, pre, post, wf, ws, wm, silent, modul, integ,
+                          pre_tr, post_tr, stype, n_syn, nm, base, P, rng, I, M, ext_row, counts)
+        clock[0] += P[P_DT]
         steps[0] += 1
-
         if rec_states.shape[0] > 0:
             rec_states[t, :] = s
         if rec_V.shape[0] > 0:
@@ -417,16 +399,7 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
         if rec_nm.shape[0] > 0:
             rec_nm[t, :] = nm
         if rec_counts.shape[0] > 0:
-            rec_counts[t, 0] = n_pos
-            rec_counts[t, 1] = n_neg
-            rec_counts[t, 2] = n_alive
-
-        if fuse:
-            s[:] = s_next
-            if has_clamp:
-                _clamp_potentials(clamp[t + 1], V, th_exc)
-            I, I2 = I2, I
-            M, M2 = M2, M
+            rec_counts[t, :] = counts[:3]
     n_syn_io[0] = n_syn
 
 

@@ -19,6 +19,7 @@ from miner._version import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "miner.commands.demo",
     "miner.commands.replay",
+    "miner.commands.score",
 )
 
 #: Exit code for usage and configuration errors (argparse uses the same).

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine import neuraxon_kernels as K
 from engine.neuraxon import Network, NetworkParameters
 from engine.rng import seed_state
-from tests.naive.neuraxon_v1 import NaiveNetwork
+from tests.naive.neuraxon_v1 import NaiveNetwork, er_pairs
 from tests.naive.rng import Xoshiro
 
 
@@ -121,33 +121,13 @@ def test_rng_matches_twin(seed: int, n: int) -> None:
     assert R.below(state, 7) == twin.below(7)
 
 
-def _naive_er(n_in: int, n_hid: int, n_out: int, p: float, rng: Xoshiro) -> list[tuple[int, int]]:
-    """Twin of random_er_topology: the same geometric gaps over the reference's pair order."""
-    import math
-
-    N = n_in + n_hid + n_out
-    if p <= 0 or N < 2:
-        return []
-    pairs = [(i, j) for i in range(N) for j in range(N)
-             if i != j and not (i >= n_in + n_hid and j < n_in)]
-    edges = []
-    pos = -1
-    while True:
-        gap = 0 if p >= 1 else int(min(math.floor(math.log(1.0 - rng.random()) / math.log1p(-p)) if p > 1e-300
-                                        else math.inf, 2.0**40))
-        pos += 1 + gap
-        if pos >= len(pairs):
-            return edges
-        edges.append(pairs[pos])
-
-
 @given(st.integers(0, 6), st.integers(0, 12), st.integers(0, 5), st.floats(0.0, 1.0), st.integers(0, 2**40))
 def test_er_topology_matches_twin(n_in: int, n_hid: int, n_out: int, p: float, seed: int) -> None:
     if n_in + n_hid + n_out == 0:
         return
     state = seed_state(seed)
     pre, post = K.random_er_topology(n_in, n_hid, n_out, p, state)
-    assert list(zip(pre.tolist(), post.tolist(), strict=True)) == _naive_er(
+    assert list(zip(pre.tolist(), post.tolist(), strict=True)) == er_pairs(
         n_in, n_hid, n_out, p, Xoshiro(seed_state(seed).tolist()))
 
 

@@ -8,6 +8,7 @@ exactly, stochastic parts included.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,11 @@ def label(silent: bool, modul: bool, wf: float, ws: float) -> str:
 
 
 class NaiveNetwork:
-    def __init__(self, obj: dict[str, Any], rng_words: Any) -> None:
+    """``ext`` holds the mining extensions (meta_gain, meta_level, consolidation, traces); the
+    defaults are v1. ``step`` returns (#+1, #-1, #updated) over all neurons, then over non-inputs."""
+
+    def __init__(self, obj: dict[str, Any], rng_words: Any, ext: dict[str, Any] | None = None) -> None:
+        self.ext = {"meta_gain": 0.0, "meta_level": 0.0, "consolidation": 0.0, "traces": True, **(ext or {})}
         self.p = dict(obj["parameters"])
         neurons = obj["neurons"]
         if isinstance(neurons, dict):
@@ -79,8 +84,9 @@ class NaiveNetwork:
             n.s = v
             n.V = v * self.p["firing_threshold_excitatory"]
 
-    def step(self, ext: dict[int, float] | None = None) -> None:
+    def step(self, ext: dict[int, float] | None = None) -> tuple[int, ...]:
         p = self.p
+        counts = [0] * 6
         ext = ext or {}
         dt = p["dt"]
         syn_in: dict[int, list[float]] = {n.id: [] for n in self.neurons}
@@ -116,6 +122,17 @@ class NaiveNetwork:
                 n.h = min(1.0, n.h + 0.0005 * dt)
             if n.type == "hidden" and n.h < p["neuron_death_threshold"] and self.rng.random() < 0.001:
                 n.active = False
+            for off in (0, 3) if n.type != "input" else (0,):
+                counts[off] += n.s == 1
+                counts[off + 1] += n.s == -1
+                counts[off + 2] += 1
+        meta_factor = 1.0 + self.ext["meta_gain"] * self.ext["meta_level"]
+        d_pos = p["learning_rate"] * self.nm["dopamine"]
+        d_neg = -p["learning_rate"] * self.nm["dopamine"]
+        if meta_factor != 1.0:
+            d_pos *= meta_factor
+            d_neg *= meta_factor
+        leak = 1.0 - self.ext["consolidation"]
         for sy in self.synapses:
             if sy.integ <= 0:
                 continue
@@ -123,16 +140,17 @@ class NaiveNetwork:
             if not (a.active and b.active):
                 continue
             tw = p["stdp_window"]
-            sy.pre_tr += (-sy.pre_tr / tw + (1 if a.s == 1 else 0)) * dt
-            sy.post_tr += (-sy.post_tr / tw + (1 if b.s == 1 else 0)) * dt
+            if self.ext["traces"]:
+                sy.pre_tr += (-sy.pre_tr / tw + (1 if a.s == 1 else 0)) * dt
+                sy.post_tr += (-sy.post_tr / tw + (1 if b.s == 1 else 0)) * dt
             if a.s == 1 and b.s == 1:
-                dw = p["learning_rate"] * self.nm["dopamine"]
+                dw = d_pos
             elif a.s == 1 and b.s == -1:
-                dw = -p["learning_rate"] * self.nm["dopamine"]
+                dw = d_neg
             else:
                 dw = 0.0
             sy.wf = max(-1.0, min(1.0, sy.wf + dt / p["tau_fast"] * (-sy.wf + dw * 0.3)))
-            sy.ws = max(-1.0, min(1.0, sy.ws + dt / p["tau_slow"] * (-sy.ws + dw * 0.1)))
+            sy.ws = max(-1.0, min(1.0, sy.ws + dt / p["tau_slow"] * (-(sy.ws * leak) + dw * 0.1)))
             sy.wm = max(-0.5, min(0.5, sy.wm + dt / p["tau_meta"] * (-sy.wm + dw * 0.05 * self.nm["serotonin"])))
             if abs(sy.wf) < 0.01 and abs(sy.ws) < 0.01:
                 sy.integ -= p["synapse_death_prob"] * dt
@@ -161,6 +179,7 @@ class NaiveNetwork:
                                              label(silent, modul, wf, ws)))
         self.time += dt
         self.step_count += 1
+        return tuple(counts)
 
     @property
     def states(self) -> list[int]:
@@ -169,3 +188,21 @@ class NaiveNetwork:
     @property
     def potentials(self) -> list[float]:
         return [n.V for n in self.neurons]
+
+
+def er_pairs(n_in: int, n_hid: int, n_out: int, p: float, rng: Xoshiro) -> list[tuple[int, int]]:
+    """Twin of ``random_er_topology``: geometric gaps (capped at 2**40) over v1's pair order."""
+    N = n_in + n_hid + n_out
+    if p <= 0 or N < 2:
+        return []
+    pairs = [(i, j) for i in range(N) for j in range(N) if i != j and not (i >= n_in + n_hid and j < n_in)]
+    edges, pos = [], -1
+    while True:
+        gap = 0
+        if p < 1:
+            g = math.log(1.0 - rng.random()) / math.log1p(-p)
+            gap = 2**40 if g >= 2.0**40 else math.floor(g)
+        pos += 1 + gap
+        if pos >= len(pairs):
+            return edges
+        edges.append(pairs[pos])

@@ -1,0 +1,327 @@
+"""The ``foraging`` world of the Neuraxon task (algo 0) and an agent's lifetime in it.
+
+A world is a bounded integer grid: terrain (land / rock) grown from random rock with Game-of-Life
+style smoothing, food sources on land that deplete and respawn, and a start cell. An agent with a
+Neuraxon brain senses six trits each tick, runs the network, and moves by its two output trits.
+Everything here is integer except the network and the meta signal; docs/neuraxon-task.md gives the
+exact order of operations.
+
+Arrays: ``terrain`` uint8[H, W] (1 = rock), ``food`` int32[F, 2] (x, y; -1 = unused slot),
+``start`` int32[2] (x, y), ``env`` int64[N_ENV] (indices ``E_*``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import neuraxon_kernels as K
+from engine._jit import njit
+from engine.rng import below
+
+# Indices into the integer environment vector ``env``.
+E_FOOD_UNITS = 0
+E_RESPAWN = 1
+E_ENERGY_START = 2
+E_ENERGY_MAX = 3
+E_ENERGY_FOOD = 4
+E_METABOLISM = 5
+E_COLLISION_COST = 6
+E_SENSE_RADIUS = 7
+E_BLOCKED_WINDOW = 8
+E_BLOCKED_HITS = 9
+E_CLEAR_STREAK = 10
+N_ENV = 11
+
+#: Sensor trits (input neuron order) and motor trits (the last two neurons).
+N_SENSORS = 6
+N_MOTORS = 2
+
+# Lifetime statistics (``stats`` int64[N_STATS]).
+S_FOOD = 0
+S_EXPLORED = 1
+S_TICKS = 2
+S_COLLISIONS = 3
+S_POS = 4  # Σ over network steps of non-input neurons at +1
+S_NEG = 5
+S_ALIVE = 6  # Σ of non-input neurons updated
+S_BR_NUM = 7  # Σ A[t+1] over steps with A[t] > 0 (A = firing non-input neurons)
+S_BR_DEN = 8  # Σ A[t] over the same steps
+S_FINAL_SYNAPSES = 9
+N_STATS = 10
+
+# Agent-side extension parameters (``agent`` float64[N_AGENT]).
+A_AROUSAL = 0  # meta signal added per collision
+A_META_DECAY = 1  # μ ← μ·decay after each tick
+A_REWARD_DA = 2  # dopamine added when eating (clamped to 1, like ``modulate``)
+N_AGENT = 3
+
+
+@njit
+def generate_world(rng, width, height, rock_permille, passes, n_food):  # type: ignore[no-untyped-def]
+    """Terrain, food sources and start cell from ``rng`` (uint64[4]); see docs for the order.
+
+    1. Each cell in row-major order is rock when ``below(1000) < rock_permille``.
+    2. ``passes`` smoothing steps, all cells at once: a cell becomes rock when at least 5 of the 9
+       cells of its 3x3 block (itself included; outside the grid counts as rock) are rock.
+    3. Start: draw (x, y) with ``below(width)``, ``below(height)`` until a land cell, at most
+       ``4·W·H`` draws; if none, the centre cell is made land and used.
+    4. Food: up to ``n_food`` distinct land cells other than the start, each drawn the same way with
+       at most ``4·W·H`` draws per source; a source that finds no cell leaves its slot at (-1, -1).
+    """
+    terrain = np.zeros((height, width), dtype=np.uint8)
+    for y in range(height):
+        for x in range(width):
+            if below(rng, 1000) < rock_permille:
+                terrain[y, x] = 1
+    for _ in range(passes):
+        nxt = np.empty_like(terrain)
+        for y in range(height):
+            for x in range(width):
+                c = 0
+                for dy in range(-1, 2):
+                    for dx in range(-1, 2):
+                        yy = y + dy
+                        xx = x + dx
+                        if yy < 0 or yy >= height or xx < 0 or xx >= width or terrain[yy, xx] == 1:
+                            c += 1
+                nxt[y, x] = 1 if c >= 5 else 0
+        terrain = nxt
+    limit = 4 * width * height
+    start = np.empty(2, dtype=np.int32)
+    start[0] = -1
+    for _ in range(limit):
+        x = below(rng, width)
+        y = below(rng, height)
+        if terrain[y, x] == 0:
+            start[0] = x
+            start[1] = y
+            break
+    if start[0] < 0:
+        start[0] = width // 2
+        start[1] = height // 2
+        terrain[start[1], start[0]] = 0
+    food = np.full((n_food, 2), -1, dtype=np.int32)
+    for f in range(n_food):
+        for _ in range(limit):
+            x = below(rng, width)
+            y = below(rng, height)
+            if terrain[y, x] != 0 or (x == start[0] and y == start[1]):
+                continue
+            taken = False
+            for g in range(f):
+                if food[g, 0] == x and food[g, 1] == y:
+                    taken = True
+                    break
+            if not taken:
+                food[f, 0] = x
+                food[f, 1] = y
+                break
+    return terrain, food, start
+
+
+@njit
+def _sign(v):  # type: ignore[no-untyped-def]
+    return 1 if v > 0 else (-1 if v < 0 else 0)
+
+
+@njit
+def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-def]
+         g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
+         P, base, ticks, steps_per_tick, stats):
+    """One lifetime of the genome's network in one world; fills ``stats`` (int64[N_STATS]).
+
+    The genome is the network at birth: synapses (``g_*``, list order), integrity 1, traces 0;
+    neurons at rest (V = a = r = 0, s = 0, health 1, all active); neuromodulators at ``base``.
+    Neurons: ``N_SENSORS`` inputs, ``n_hidden`` hidden, ``N_MOTORS`` outputs. ``life_rng``
+    (uint64[4], consumed) drives the network's stochastic parts. ``P`` is the kernel parameter
+    vector (its ``P_META_LEVEL`` entry is overwritten each tick with the meta signal μ).
+    """
+    H, W = terrain.shape
+    F = food.shape[0]
+    N = N_SENSORS + n_hidden + N_MOTORS
+    S0 = g_pre.shape[0]
+    total_steps = ticks * steps_per_tick
+    cap = S0 + (total_steps if P[K.P_FORM_P] > 0.0 else 0) + 1
+    pre = np.empty(cap, dtype=np.int32)
+    post = np.empty(cap, dtype=np.int32)
+    wf = np.empty(cap)
+    ws = np.empty(cap)
+    wm = np.empty(cap)
+    silent = np.zeros(cap, dtype=np.bool_)
+    modul = np.zeros(cap, dtype=np.bool_)
+    integ = np.ones(cap)
+    pre_tr = np.zeros(cap)
+    post_tr = np.zeros(cap)
+    stype = np.zeros(cap, dtype=np.int8)
+    for k in range(S0):
+        pre[k] = g_pre[k]
+        post[k] = g_post[k]
+        wf[k] = g_wf[k]
+        ws[k] = g_ws[k]
+        wm[k] = g_wm[k]
+        silent[k] = g_silent[k]
+        modul[k] = g_modul[k]
+        stype[k] = K.synapse_label(silent[k], modul[k], wf[k], ws[k])
+    n_syn = S0
+    V = np.zeros(N)
+    s = np.zeros(N, dtype=np.int8)
+    a = np.zeros(N)
+    r = np.zeros(N)
+    h = np.ones(N)
+    active = np.ones(N, dtype=np.bool_)
+    ntype = np.empty(N, dtype=np.int8)
+    for i in range(N):
+        ntype[i] = K.INPUT if i < N_SENSORS else (K.HIDDEN if i < N_SENSORS + n_hidden else K.OUTPUT)
+    nm = base.copy()
+    I = np.zeros(N)
+    M = np.zeros(N)
+    no_ext = np.zeros(0)
+    counts = np.zeros(6, dtype=np.int64)
+    th_exc = P[K.P_TH_EXC]
+
+    units = np.zeros(F, dtype=np.int64)
+    respawn_at = np.full(F, -1, dtype=np.int64)
+    for f in range(F):
+        if food[f, 0] >= 0:
+            units[f] = env[E_FOOD_UNITS]
+    visited = np.zeros((H, W), dtype=np.bool_)
+    x = start[0]
+    y = start[1]
+    visited[y, x] = True
+    hx = 1
+    hy = 0
+    energy = env[E_ENERGY_START]
+    window = env[E_BLOCKED_WINDOW]
+    hits_ring = np.zeros(max(window, 1), dtype=np.int64)
+    ring_pos = 0
+    clear_run = 0
+    mu = 0.0
+    sensors = np.zeros(N_SENSORS, dtype=np.int8)
+    stats[:] = 0
+    stats[S_EXPLORED] = 1
+    prev_firing = -1
+
+    for t in range(ticks):
+        # 1. respawn
+        for f in range(F):
+            if respawn_at[f] == t:
+                units[f] = env[E_FOOD_UNITS]
+                respawn_at[f] = -1
+        # 2. sensors
+        here = -1
+        best_d = env[E_SENSE_RADIUS] + 1
+        best_f = -1
+        for f in range(F):
+            if units[f] <= 0:
+                continue
+            dx = food[f, 0] - x
+            dy = food[f, 1] - y
+            if dx == 0 and dy == 0:
+                here = f
+            d = max(abs(dx), abs(dy))
+            if d < best_d:
+                best_d = d
+                best_f = f
+        sensors[0] = 1 if here >= 0 else 0
+        if best_f >= 0 and here < 0:
+            sensors[1] = _sign(food[best_f, 0] - x)
+            sensors[2] = _sign(food[best_f, 1] - y)
+        else:
+            sensors[1] = 0
+            sensors[2] = 0
+        ax = x + hx
+        ay = y + hy
+        sensors[3] = 1 if (0 <= ax < W and 0 <= ay < H and terrain[ay, ax] == 0) else -1
+        hits = 0
+        for j in range(window):
+            hits += hits_ring[j]
+        if window > 0 and hits >= env[E_BLOCKED_HITS]:
+            sensors[4] = -1
+        elif clear_run >= env[E_CLEAR_STREAK]:
+            sensors[4] = 1
+        else:
+            sensors[4] = 0
+        if 3 * energy >= 2 * env[E_ENERGY_MAX]:
+            sensors[5] = 1
+        elif 3 * energy < env[E_ENERGY_MAX]:
+            sensors[5] = -1
+        else:
+            sensors[5] = 0
+        # 3. think: clamp the sensors before every network step
+        P[K.P_META_LEVEL] = mu
+        for _ in range(steps_per_tick):
+            for i in range(N_SENSORS):
+                s[i] = sensors[i]
+                V[i] = sensors[i] * th_exc
+            n_syn = K.step_once(V, s, a, r, h, active, ntype, pre, post, wf, ws, wm, silent, modul, integ,
+                                pre_tr, post_tr, stype, n_syn, nm, base, P, life_rng, I, M, no_ext, counts)
+            firing = counts[3] + counts[4]
+            stats[S_POS] += counts[3]
+            stats[S_NEG] += counts[4]
+            stats[S_ALIVE] += counts[5]
+            if prev_firing > 0:
+                stats[S_BR_NUM] += firing
+                stats[S_BR_DEN] += prev_firing
+            prev_firing = firing
+        # 4-5. act
+        mx = s[N - 2]
+        my = s[N - 1]
+        collided = False
+        if mx != 0 or my != 0:
+            hx = mx
+            hy = my
+            nx = x + mx
+            ny = y + my
+            if 0 <= nx < W and 0 <= ny < H and terrain[ny, nx] == 0:
+                x = nx
+                y = ny
+                if not visited[y, x]:
+                    visited[y, x] = True
+                    stats[S_EXPLORED] += 1
+                clear_run += 1
+                if window > 0:
+                    hits_ring[ring_pos] = 0
+            else:
+                collided = True
+                stats[S_COLLISIONS] += 1
+                clear_run = 0
+                mu += agent[A_AROUSAL]
+                if window > 0:
+                    hits_ring[ring_pos] = 1
+            if window > 0:
+                ring_pos = (ring_pos + 1) % window
+        # 6. eat
+        for f in range(F):
+            if units[f] > 0 and food[f, 0] == x and food[f, 1] == y:
+                units[f] -= 1
+                stats[S_FOOD] += 1
+                energy = min(env[E_ENERGY_MAX], energy + env[E_ENERGY_FOOD])
+                nm[K.DA] = min(1.0, nm[K.DA] + agent[A_REWARD_DA])
+                if units[f] == 0:
+                    respawn_at[f] = t + env[E_RESPAWN]
+                break
+        # 7-9. metabolism, meta decay, survival
+        energy -= env[E_METABOLISM]
+        if collided:
+            energy -= env[E_COLLISION_COST]
+        mu *= agent[A_META_DECAY]
+        stats[S_TICKS] += 1
+        if energy <= 0:
+            break
+    stats[S_FINAL_SYNAPSES] = n_syn
+
+
+@njit
+def live_many(terrains, foods, starts, life_rngs, env, agent,  # type: ignore[no-untyped-def]
+              g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
+              P, base, ticks, steps_per_tick, worlds, stats):
+    """``live`` in each world index of ``worlds`` (int64[k]); stats int64[k, N_STATS].
+
+    Each world gets a copy of its lifetime RNG and of ``P``, so results do not depend on which
+    worlds are evaluated together or in which thread.
+    """
+    for j in range(worlds.shape[0]):
+        w = worlds[j]
+        live(terrains[w], foods[w], starts[w], env, agent, life_rngs[w].copy(),
+             g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
+             P.copy(), base, ticks, steps_per_tick, stats[j])

@@ -22,6 +22,7 @@ from Crypto.Hash import KangarooTwelve
 from engine import foraging as F
 from engine import neuraxon_genome as G
 from engine import neuraxon_kernels as K
+from engine import neuraxon_walk as WK
 from engine.neuraxon_json import ParsedNetwork, emit_network, parse_network
 from engine.neuraxon_params import NetworkFormatError, NetworkParameters
 from engine.rng import state_from_bytes
@@ -96,8 +97,8 @@ class Genome:
                 self.modul[:n])
 
     def same_as(self, other: Genome) -> bool:
-        return all(np.array_equal(a, b) for a, b in zip(self.arrays(), other.arrays(), strict=True)) and \
-            np.array_equal(self.genes, other.genes)
+        pairs: list[tuple[Any, Any]] = [*zip(self.arrays(), other.arrays(), strict=True), (self.genes, other.genes)]
+        return all(np.array_equal(a, b) for a, b in pairs)
 
 
 def _with_capacity(cap: int, pre: I32, post: I32, wf: F64, ws: F64, wm: F64, silent: B, modul: B,
@@ -123,6 +124,7 @@ class PreparedTask:
     base: F64
     limits: F64
     gene_ranges: F64
+    fw: npt.NDArray[np.int64]
     terrains: npt.NDArray[np.uint8]
     foods: npt.NDArray[np.int32]
     starts: npt.NDArray[np.int32]
@@ -134,13 +136,7 @@ class PreparedTask:
         return F.N_SENSORS + self.spec.network.hidden + F.N_MOTORS
 
     def kernel_params(self, genes: F64) -> F64:
-        P = self.params.copy()
-        P[K.P_TH_EXC] = genes[G.G_TH_EXC]
-        P[K.P_TH_INH] = genes[G.G_TH_INH]
-        P[K.P_TAU_M] = genes[G.G_TAU_M]
-        P[K.P_TAU_FAST] = genes[G.G_TAU_FAST]
-        P[K.P_TAU_SLOW] = genes[G.G_TAU_SLOW]
-        P[K.P_LR] = genes[G.G_LR]
+        P: F64 = WK.genes_to_params(self.params, genes)
         return P
 
     def network_parameters(self, genes: F64) -> NetworkParameters:
@@ -213,9 +209,17 @@ def _prepare(canonical: bytes) -> PreparedTask:
     limits[G.L_SIGMA_P] = spec.walk.gene_sigma
     gene_ranges = np.array([net.threshold_exc, net.threshold_inh, net.tau_m, net.tau_fast, net.tau_slow,
                             net.learning_rate])
+    fit, crit = spec.fitness, spec.criticality
+    fw = np.zeros(WK.N_FW, dtype=np.int64)
+    fw[WK.FW_FOOD], fw[WK.FW_EXPLORE], fw[WK.FW_SURVIVE], fw[WK.FW_COLLISION] = (
+        fit.food, fit.explore, fit.survive, fit.collision)
+    fw[WK.FW_BR_WEIGHT], (fw[WK.FW_BR_LO], fw[WK.FW_BR_HI]), fw[WK.FW_BR_WIDTH] = (
+        crit.branching_weight, crit.branching_band, crit.branching_width)
+    fw[WK.FW_ACT_WEIGHT], (fw[WK.FW_ACT_LO], fw[WK.FW_ACT_HI]), fw[WK.FW_ACT_WIDTH] = (
+        crit.activity_weight, crit.activity_band, crit.activity_width)
     terrains, foods, starts, lifes = build_worlds(spec, list(range(spec.worlds)))
     prep = PreparedTask(spec, spec.task_id, env_vec, agent, np.zeros(K.N_PARAMS), np.zeros(4), limits,
-                        gene_ranges, terrains, foods, starts, lifes)
+                        gene_ranges, fw, terrains, foods, starts, lifes)
     params = prep.network_parameters(gene_ranges[:, 0])
     P = params.vector()
     P[K.P_META_GAIN] = pl.meta_gain
@@ -223,7 +227,7 @@ def _prepare(canonical: bytes) -> PreparedTask:
     P[K.P_TRACES] = 1.0 if pl.traces else 0.0
     prep.params[:] = P
     prep.base[:] = params.baselines()
-    for arr in (prep.params, prep.base, prep.limits, prep.gene_ranges, prep.terrains, prep.foods, prep.starts,
+    for arr in (prep.params, prep.base, prep.limits, prep.gene_ranges, prep.fw, prep.terrains, prep.foods, prep.starts,
                 prep.life_rngs, prep.env, prep.agent):
         arr.setflags(write=False)
     return prep
@@ -245,23 +249,9 @@ def root_genome(prep: PreparedTask, pk: bytes) -> Genome:
 
 
 # ------------------------------------------------------------------------------------------ fitness
-def _band(x: int, lo: int, hi: int, width: int) -> int:
-    dist = lo - x if x < lo else (x - hi if x > hi else 0)
-    return 1000 * (width - dist) // width if dist < width else 0
-
-
-def world_fitness(spec: TaskSpec, stats: npt.NDArray[np.int64]) -> int:
+def world_fitness(prep: PreparedTask, stats: npt.NDArray[np.int64]) -> int:
     """Integer fitness of one lifetime from its statistics (docs §7)."""
-    w, c = spec.fitness, spec.criticality
-    value = (w.food * int(stats[F.S_FOOD]) + w.explore * int(stats[F.S_EXPLORED])
-             + w.survive * int(stats[F.S_TICKS]) - w.collision * int(stats[F.S_COLLISIONS]))
-    den = int(stats[F.S_BR_DEN])
-    branching = int(stats[F.S_BR_NUM]) * 10**6 // den if den else 0
-    alive = int(stats[F.S_ALIVE])
-    activity = (int(stats[F.S_POS]) + int(stats[F.S_NEG])) * 10**6 // alive if alive else 0
-    crit = (c.branching_weight * _band(branching, *c.branching_band, c.branching_width)
-            + c.activity_weight * _band(activity, *c.activity_band, c.activity_width)) // 1000
-    return value + crit
+    return int(WK.world_fitness(stats, prep.fw))
 
 
 def aggregate(values: list[int]) -> int:
@@ -313,8 +303,15 @@ def _live_chunk(terrains: Any, foods: Any, starts: Any, lifes: Any, prep: Prepar
 
 def evaluate(prep: PreparedTask, genome: Genome, threads: int = 1) -> int:
     """The genome's task fitness: median over the task's worlds of each lifetime's fitness."""
+    if threads <= 1:
+        spec = prep.spec
+        stats = np.zeros((spec.worlds, F.N_STATS), dtype=np.int64)
+        return int(WK.fitness(prep.terrains, prep.foods, prep.starts, prep.life_rngs, prep.env, prep.agent,
+                              genome.pre, genome.post, genome.wf, genome.ws, genome.wm, genome.silent,
+                              genome.modul, genome.n_syn, genome.genes, spec.network.hidden, prep.params,
+                              prep.base, spec.lifetime_ticks, spec.steps_per_tick, prep.fw, stats))
     stats = lifetime_stats(prep, genome, threads=threads)
-    return aggregate([world_fitness(prep.spec, row) for row in stats])
+    return aggregate([world_fitness(prep, row) for row in stats])
 
 
 # ------------------------------------------------------------------------------------------ walk
@@ -328,9 +325,21 @@ class WalkResult:
 
 def walk(prep: PreparedTask, start: Genome, rng: npt.NDArray[np.uint64], threads: int = 1,
          start_score: int | None = None) -> WalkResult:
-    """S steps of L mutations from ``start``; a step is kept unless fitness drops (docs §6)."""
+    """S steps of L mutations from ``start``; a step is kept unless fitness drops (docs §6).
+
+    With one thread the whole walk runs in one nogil kernel; with more, each step's worlds are
+    split over threads. Both give the same result.
+    """
     spec = prep.spec
     genome = start.copy()
+    if threads <= 1:
+        score_, genome.n_syn, accepted_, first_ = WK.walk(
+            prep.terrains, prep.foods, prep.starts, prep.life_rngs, prep.env, prep.agent, genome.pre, genome.post,
+            genome.wf, genome.ws, genome.wm, genome.silent, genome.modul, genome.n_syn, genome.genes,
+            spec.network.hidden, prep.params, prep.base, spec.lifetime_ticks, spec.steps_per_tick, prep.fw,
+            prep.limits, spec.network.max_synapses, spec.walk.steps, spec.walk.mutations, rng,
+            -1 if start_score is None else start_score)
+        return WalkResult(int(score_), genome, int(first_), int(accepted_))
     current = evaluate(prep, genome, threads) if start_score is None else start_score
     first = current
     accepted = 0

@@ -1,0 +1,135 @@
+"""The whole training walk of the Neuraxon task in one nogil kernel (docs/neuraxon-task.md §6-7).
+
+Running mutation, evaluation and acceptance inside numba keeps the GIL free for the entire
+iteration, so worker threads scale across cores. ``scoring.neuraxon`` also has a Python-level
+walk (used when one score is split over threads); both give the same integers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import foraging as F
+from engine import neuraxon_genome as G
+from engine import neuraxon_kernels as K
+from engine._jit import njit
+
+# Integer fitness weights (``fw`` int64[N_FW]).
+FW_FOOD = 0
+FW_EXPLORE = 1
+FW_SURVIVE = 2
+FW_COLLISION = 3
+FW_BR_WEIGHT = 4
+FW_BR_LO = 5
+FW_BR_HI = 6
+FW_BR_WIDTH = 7
+FW_ACT_WEIGHT = 8
+FW_ACT_LO = 9
+FW_ACT_HI = 10
+FW_ACT_WIDTH = 11
+N_FW = 12
+
+
+@njit
+def _band(x, lo, hi, width):  # type: ignore[no-untyped-def]
+    dist = lo - x if x < lo else (x - hi if x > hi else 0)
+    return 1000 * (width - dist) // width if dist < width else 0
+
+
+@njit
+def world_fitness(stats, fw):  # type: ignore[no-untyped-def]
+    """Integer fitness of one lifetime (docs §7)."""
+    value = (fw[FW_FOOD] * stats[F.S_FOOD] + fw[FW_EXPLORE] * stats[F.S_EXPLORED]
+             + fw[FW_SURVIVE] * stats[F.S_TICKS] - fw[FW_COLLISION] * stats[F.S_COLLISIONS])
+    den = stats[F.S_BR_DEN]
+    branching = stats[F.S_BR_NUM] * 1_000_000 // den if den > 0 else 0
+    alive = stats[F.S_ALIVE]
+    activity = (stats[F.S_POS] + stats[F.S_NEG]) * 1_000_000 // alive if alive > 0 else 0
+    crit = (fw[FW_BR_WEIGHT] * _band(branching, fw[FW_BR_LO], fw[FW_BR_HI], fw[FW_BR_WIDTH])
+            + fw[FW_ACT_WEIGHT] * _band(activity, fw[FW_ACT_LO], fw[FW_ACT_HI], fw[FW_ACT_WIDTH])) // 1000
+    return value + crit
+
+
+@njit
+def genes_to_params(P_base, genes):  # type: ignore[no-untyped-def]
+    """The kernel parameter vector of a genome: the task's ``P_base`` with the six genes set."""
+    P = P_base.copy()
+    P[K.P_TH_EXC] = genes[G.G_TH_EXC]
+    P[K.P_TH_INH] = genes[G.G_TH_INH]
+    P[K.P_TAU_M] = genes[G.G_TAU_M]
+    P[K.P_TAU_FAST] = genes[G.G_TAU_FAST]
+    P[K.P_TAU_SLOW] = genes[G.G_TAU_SLOW]
+    P[K.P_LR] = genes[G.G_LR]
+    return P
+
+
+@njit
+def fitness(terrains, foods, starts, lifes, env, agent,  # type: ignore[no-untyped-def]
+            pre, post, wf, ws, wm, silent, modul, n_syn, genes, n_hidden,
+            P_base, base, ticks, steps_per_tick, fw, stats):
+    """Median over all worlds of the world fitness (lower median), floored at 0 (docs §7)."""
+    W = terrains.shape[0]
+    P = genes_to_params(P_base, genes)
+    F.live_many(terrains, foods, starts, lifes, env, agent, pre[:n_syn], post[:n_syn], wf[:n_syn], ws[:n_syn],
+                wm[:n_syn], silent[:n_syn], modul[:n_syn], n_hidden, P, base, ticks, steps_per_tick,
+                np.arange(W), stats)
+    values = np.empty(W, dtype=np.int64)
+    for w in range(W):
+        values[w] = world_fitness(stats[w], fw)
+    values.sort()
+    return max(0, values[(W - 1) // 2])
+
+
+@njit
+def walk(terrains, foods, starts, lifes, env, agent,  # type: ignore[no-untyped-def]
+         pre, post, wf, ws, wm, silent, modul, n_syn, genes, n_hidden,
+         P_base, base, ticks, steps_per_tick, fw, limits, max_syn, steps, mutations, rng, start_score):
+    """The walk from the genome in the arrays (capacity ``max_syn``), which end as the final genome.
+
+    ``start_score`` < 0 means "evaluate the start genome". Returns (score, n_syn, accepted, start).
+    """
+    W = terrains.shape[0]
+    stats = np.zeros((W, F.N_STATS), dtype=np.int64)
+    N = F.N_SENSORS + n_hidden + F.N_MOTORS
+    current = start_score
+    if current < 0:
+        current = fitness(terrains, foods, starts, lifes, env, agent, pre, post, wf, ws, wm, silent, modul,
+                          n_syn, genes, n_hidden, P_base, base, ticks, steps_per_tick, fw, stats)
+    first = current
+    t_pre = pre.copy()
+    t_post = post.copy()
+    t_wf = wf.copy()
+    t_ws = ws.copy()
+    t_wm = wm.copy()
+    t_silent = silent.copy()
+    t_modul = modul.copy()
+    t_genes = genes.copy()
+    accepted = 0
+    for _ in range(steps):
+        t_pre[:n_syn] = pre[:n_syn]
+        t_post[:n_syn] = post[:n_syn]
+        t_wf[:n_syn] = wf[:n_syn]
+        t_ws[:n_syn] = ws[:n_syn]
+        t_wm[:n_syn] = wm[:n_syn]
+        t_silent[:n_syn] = silent[:n_syn]
+        t_modul[:n_syn] = modul[:n_syn]
+        t_genes[:] = genes
+        t_n = n_syn
+        for _ in range(mutations):
+            t_n = G.mutate(t_pre, t_post, t_wf, t_ws, t_wm, t_silent, t_modul, t_n, t_genes, N, F.N_SENSORS,
+                           F.N_MOTORS, max_syn, limits, rng)
+        f = fitness(terrains, foods, starts, lifes, env, agent, t_pre, t_post, t_wf, t_ws, t_wm, t_silent,
+                    t_modul, t_n, t_genes, n_hidden, P_base, base, ticks, steps_per_tick, fw, stats)
+        if f >= current:
+            current = f
+            accepted += 1
+            n_syn = t_n
+            pre[:n_syn] = t_pre[:n_syn]
+            post[:n_syn] = t_post[:n_syn]
+            wf[:n_syn] = t_wf[:n_syn]
+            ws[:n_syn] = t_ws[:n_syn]
+            wm[:n_syn] = t_wm[:n_syn]
+            silent[:n_syn] = t_silent[:n_syn]
+            modul[:n_syn] = t_modul[:n_syn]
+            genes[:] = t_genes
+    return current, n_syn, accepted, first

@@ -291,7 +291,7 @@ def step_once(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
     gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M)
 
     ach = nm[ACH]
-    counts[:] = 0
+    n_pos = n_neg = n_upd = ni_pos = ni_neg = ni_upd = 0
     for i in range(N):
         if not active[i]:
             continue
@@ -305,15 +305,24 @@ def step_once(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
         if ntype[i] == HIDDEN and h[i] < ndeath_th:
             if random(rng) < 0.001:
                 active[i] = False
-        off = 0 if ntype[i] == INPUT else 3
-        for c in (0, off):
+        if new == 1:
+            n_pos += 1
+        elif new == -1:
+            n_neg += 1
+        n_upd += 1
+        if ntype[i] != INPUT:
             if new == 1:
-                counts[c] += 1
+                ni_pos += 1
             elif new == -1:
-                counts[c + 1] += 1
-            counts[c + 2] += 1
-            if off == 0:
-                break
+                ni_neg += 1
+            ni_upd += 1
+
+    counts[0] = n_pos
+    counts[1] = n_neg
+    counts[2] = n_upd
+    counts[3] = ni_pos
+    counts[4] = ni_neg
+    counts[5] = ni_upd
 
     d_pos = lr_da = P[P_LR] * nm[DA]
     d_neg = -P[P_LR] * nm[DA]

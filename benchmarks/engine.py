@@ -22,12 +22,14 @@ from engine.batch import run_many
 from engine.neuraxon import Extensions, Network, NetworkParameters
 from tests.naive.neuraxon_v1 import NaiveNetwork
 
-#: Bytes one synapse update moves in the fused pass (reads + writes), per layout.
-#: exact: pre, post (int32), w_fast, w_slow, w_meta, integrity, 2 traces (float64), silent and
-#: modulatory (bool) read = 58 B; the six float64 written back = 48 B.
-BYTES_EXACT = 4 + 4 + 6 * 8 + 2 + 6 * 8
-#: mining (traces off): 4 + 4 + 4 * 8 + 2 read, 4 * 8 written.
-BYTES_MINING = 4 + 4 + 4 * 8 + 2 + 4 * 8
+#: Bytes one synapse update moves in this layout (engine/neuraxon_kernels.py ``step_once``), counting
+#: every array the two passes stream through (neuron arrays are random-access and mostly cached):
+#: gather pass reads pre, post (int32), integrity, w_fast, w_slow, w_meta (float64), silent and
+#: modulatory (bool) = 42 B; plasticity pass reads pre, post, silent (9 B) and reads and writes
+#: integrity, w_fast, w_slow, w_meta and the two traces (6 x 16 B) = 105 B.
+BYTES_EXACT = 42 + 9 + 6 * 16
+#: mining mode (traces off): the traces' 32 B are not touched.
+BYTES_MINING = BYTES_EXACT - 2 * 16
 
 SIZES = [(1_000, 100), (10_000, 100), (100_000, 100), (1_000_000, 10)]
 

@@ -1,0 +1,436 @@
+"""Bit-sliced bpp9000 evaluation: 64 windows per uint64, ``B`` words per batch, cone neurons only.
+
+Encoding: a trit is two bit-planes, ``p1 = (t == 1)`` and ``p2 = (t == 2)``; bit ``i`` of word
+``b`` is window ``w0 + 64*b + i`` of the batch. All windows of a batch tick in lockstep, each
+reading its own next input row (``ptr``), so windows drift apart in feed count freely; every
+lane's tick count equals the batch's step count, which keeps the timeout rule exact.
+
+A LUT is evaluated as a three-level multiplexer: for each value of the second and third
+neighbour and each output plane, the set of first-neighbour values giving that output is one of
+8 subsets, so that level is a load from 8 precomputed predicate planes (``sel`` holds the subset
+codes); the other two levels are one-hot 3-way selects.
+
+Windows that outlast the batch (stragglers, endless loops) are finished one at a time by the
+scalar resume, which also detects a repeated state within a feed-free stretch (Brent's cycle
+finding): such a window can never end, so the evaluation is a timeout without running to
+``max_ticks``. Every shortcut here is exact: results equal :func:`engine.bpp9000.errors_per_window`.
+
+Caching: numba keys an on-disk cached kernel on its own file and bytecode only, not on the
+kernels and intrinsics it compiles in from other files. So the kernels here are uncached
+building blocks, and the two entry points (:func:`errors_sliced`, :func:`walk_sliced`) are
+built in a closure over a digest of every source file they depend on: editing any of them
+gives the entry points a new cache key instead of silently reusing stale machine code.
+
+Shapes and dtypes (``P`` neurons, ``C`` cone neurons, ``B`` words, ``T`` rows):
+
+* ``sel``: uint8[C, 2, 3, 3] subset codes ``[cone position, plane, v(nb2), v(nb1)]``.
+* ``rowcode``: uint64[T]; bit ``k`` = input ``k`` is 1, bit ``N + k`` = input ``k`` is 2.
+* state planes (current and next): uint64[P * 2 * B], plane ``p`` of neuron ``n`` at
+  ``(2*n + p) * B``; ``B`` is a multiple of 8 (one explicit 512-bit vector per 8 words).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine import _bpp9000_window, _jit, _simd
+from engine._bpp9000_window import LUT_SIZE, MAX_CHANGES_PER_STEP, mutation_entry
+from engine._jit import njit
+from engine._simd import PLANE_BYTES, advance_lanes64, code_planes, feed_input8, update_neuron8, update_neuron16
+
+__all__ = ["MAX_SLICED_INPUTS", "errors_sliced", "walk_sliced"]
+
+U64 = np.uint64
+ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+INFINITE = np.int64(0xFFFFFFFF)
+#: Largest input count the sliced kernel takes (2N + 1 flag bit must fit the 40 transposed bits).
+MAX_SLICED_INPUTS = (8 * PLANE_BYTES - 1) // 2
+
+
+@njit(cache=False)
+def lut_subset_codes(lut: npt.NDArray[np.uint8], cone: npt.NDArray[np.int32], sel: npt.NDArray[np.uint8]) -> None:
+    """Fill ``sel`` (uint8[C, 2, 3, 3]) from ``lut`` (uint8[P, 27]) for the cone neurons."""
+    for ci in range(cone.shape[0]):
+        n = cone[ci]
+        for p in range(2):
+            for k in range(3):
+                for j in range(3):
+                    m = 0
+                    for x in range(3):
+                        if lut[n, x + 3 * j + 9 * k] == p + 1:
+                            m |= 1 << x
+                    sel[ci, p, k, j] = m
+
+
+@njit(cache=False)
+def refresh_subset_codes(lut: npt.NDArray[np.uint8], cone_pos: npt.NDArray[np.int32], n: int,
+                         sel: npt.NDArray[np.uint8]) -> None:
+    """Recompute ``sel`` for neuron ``n`` after its LUT row changed (no-op outside the cone)."""
+    ci = cone_pos[n]
+    if ci < 0:
+        return
+    for p in range(2):
+        for k in range(3):
+            for j in range(3):
+                m = 0
+                for x in range(3):
+                    if lut[n, x + 3 * j + 9 * k] == p + 1:
+                        m |= 1 << x
+                sel[ci, p, k, j] = m
+
+
+@njit(cache=False)
+def _tick_cone(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+               state: npt.NDArray[np.uint8], nxt: npt.NDArray[np.uint8]) -> None:
+    for ci in range(cone.shape[0]):
+        n = cone[ci]
+        nxt[ci] = lut[n, state[nbr[n, 0]] + 3 * state[nbr[n, 1]] + 9 * state[nbr[n, 2]]]
+    for ci in range(cone.shape[0]):
+        state[cone[ci]] = nxt[ci]
+
+
+@njit(cache=False)
+def resume_window(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+                  input_idx: npt.NDArray[np.int32], signal: int, output: int,
+                  inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8], window: int,
+                  window_width: int, max_ticks: int, state: npt.NDArray[np.uint8], fed: int, tick: int) -> int:
+    """Run one window to its end from (``state``, ``fed``, ``tick``); -1 on timeout, else 0/1 error.
+
+    ``state``: uint8[P] trits at the start of tick ``tick`` (only cone neurons matter; it is
+    modified). A state seen twice within one feed-free stretch proves an endless loop.
+    """
+    n_in = input_idx.shape[0]
+    n_cone = cone.shape[0]
+    nxt = np.empty(n_cone, dtype=np.uint8)
+    snap = np.empty(n_cone, dtype=np.uint8)
+    have_snap = False
+    power = 1
+    lam = 0
+    while tick < max_ticks:
+        if state[signal] == 2:
+            have_snap = False
+            if fed >= window_width:
+                return 1 if state[output] != targets[window + fed] else 0
+            for i in range(n_in):
+                state[input_idx[i]] = inputs[window + fed, i]
+            fed += 1
+        else:
+            if have_snap:
+                same = True
+                for ci in range(n_cone):
+                    if state[cone[ci]] != snap[ci]:
+                        same = False
+                        break
+                if same:
+                    return -1
+            if not have_snap or lam == power:
+                for ci in range(n_cone):
+                    snap[ci] = state[cone[ci]]
+                if have_snap:
+                    power *= 2
+                have_snap = True
+                lam = 0
+            lam += 1
+            for i in range(n_in):
+                state[input_idx[i]] = 2
+        _tick_cone(lut, nbr, cone, state, nxt)
+        tick += 1
+    # the end is only tested at the top of a tick below max_ticks, as in the reference
+    return -1
+
+
+@njit(cache=False)
+def probe_window(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+                 input_idx: npt.NDArray[np.int32], signal: int, output: int,
+                 inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8], window: int,
+                 window_width: int, max_ticks: int) -> int:
+    """One window from its start, scalar: -1 on timeout, else its error (0/1)."""
+    state = np.full(lut.shape[0], 2, dtype=np.uint8)
+    return resume_window(lut, nbr, cone, input_idx, signal, output, inputs, targets, window,
+                         window_width, max_ticks, state, 0, 0)
+
+
+@njit(cache=False)
+def _update_cone(sel_off: npt.NDArray[np.uint16], cone: npt.NDArray[np.int32], nbr: npt.NDArray[np.int32],
+                 cur: npt.NDArray[np.uint64], nxt: npt.NDArray[np.uint64], n_words: int) -> None:
+    # cur/nxt: uint64[P * 2 * n_words] flat planes; n_words is a multiple of 8 (16: wide calls);
+    # sel_off: subset codes as byte offsets for the call width (see _subset_offsets).
+    if n_words % 16 == 0:
+        for ci in range(cone.shape[0]):
+            n = cone[ci]
+            for b0 in range(0, n_words, 16):
+                update_neuron16(cur, nxt, sel_off, 18 * ci, n, nbr[n, 0], nbr[n, 1], nbr[n, 2], n_words, b0)
+    else:
+        for ci in range(cone.shape[0]):
+            n = cone[ci]
+            for b0 in range(0, n_words, 8):
+                update_neuron8(cur, nxt, sel_off, 18 * ci, n, nbr[n, 0], nbr[n, 1], nbr[n, 2], n_words, b0)
+
+
+@njit(cache=False)
+def _subset_offsets(sel: npt.NDArray[np.uint8], n_words: int) -> npt.NDArray[np.uint16]:
+    width = 16 if n_words % 16 == 0 else 8
+    flat = sel.reshape(-1)
+    out = np.empty(flat.shape[0], dtype=np.uint16)
+    for i in range(flat.shape[0]):
+        out[i] = np.uint16(flat[i] * 8 * width)
+    return out
+
+
+@njit(cache=False)
+def _lane_state(cur: npt.NDArray[np.uint64], n_words: int, cone: npt.NDArray[np.int32], lane: int,
+                state: npt.NDArray[np.uint8]) -> None:
+    b = lane >> 6
+    sh = U64(lane & 63)
+    for ci in range(cone.shape[0]):
+        n = cone[ci]
+        p1 = (cur[2 * n * n_words + b] >> sh) & U64(1)
+        p2 = (cur[(2 * n + 1) * n_words + b] >> sh) & U64(1)
+        state[n] = np.uint8(p1 + U64(2) * p2)
+
+
+@njit(cache=False)
+def _errors(lut: npt.NDArray[np.uint8], sel: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32],
+                  cone: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
+                  cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
+                  inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
+                  rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
+                  bound: int, n_words: int, suspect: npt.NDArray[np.int64]) -> np.int64:
+    """Error count over all windows, or any value > ``bound`` once the count exceeds it.
+
+    Returns :data:`INFINITE` (0xFFFFFFFF) when some window times out. ``cone_inputs``:
+    int32[K] positions (into ``input_idx``) of the inputs cone neurons read. ``suspect``:
+    int64[1], the window that timed out last (-1: none); it is tried first and updated.
+    """
+    n_pop = lut.shape[0]
+    n_in = input_idx.shape[0]
+    n_windows = inputs.shape[0] - window_width
+    lanes = 64 * n_words
+    flag_bit = 2 * n_in
+    flag = U64(1) << U64(flag_bit)
+
+    if suspect[0] >= 0 and suspect[0] < n_windows:
+        r = probe_window(lut, nbr, cone, input_idx, signal, output, inputs, targets, suspect[0],
+                         window_width, max_ticks)
+        if r < 0:
+            return INFINITE
+
+    cur = np.zeros(n_pop * 2 * n_words, dtype=np.uint64)
+    nxt = np.zeros(n_pop * 2 * n_words, dtype=np.uint64)
+    sel_off = _subset_offsets(sel, n_words)
+    sig1 = (2 * signal + 1) * n_words
+    out0 = 2 * output * n_words
+    out1 = (2 * output + 1) * n_words
+    planes = np.empty(8 * PLANE_BYTES * n_words, dtype=np.uint64)
+    alive = np.empty(n_words, dtype=np.uint64)
+    full = np.empty(n_words, dtype=np.uint64)
+    feed = np.empty(n_words, dtype=np.uint64)
+    tgt1 = np.empty(n_words, dtype=np.uint64)
+    tgt2 = np.empty(n_words, dtype=np.uint64)
+    ptr = np.empty(lanes, dtype=np.int64)
+    last = np.empty(lanes, dtype=np.int64)
+    codes = np.empty(lanes, dtype=np.uint64)
+    state = np.empty(n_pop, dtype=np.uint8)
+    soft_cap0 = 8 * window_width + 64
+
+    fails = 0
+    for w0 in range(0, n_windows, lanes):
+        n_lanes = min(lanes, n_windows - w0)
+        for ci in range(cone.shape[0]):
+            n = cone[ci]
+            for b in range(n_words):
+                cur[2 * n * n_words + b] = 0
+                cur[(2 * n + 1) * n_words + b] = ALL
+        for b in range(n_words):
+            alive[b] = 0
+            full[b] = 0
+            tgt1[b] = 0
+            tgt2[b] = 0
+        for i in range(lanes):
+            w = w0 + i if i < n_lanes else w0
+            ptr[i] = w
+            last[i] = w + window_width - 1
+            codes[i] = rowcode[w] | (flag if window_width == 1 else U64(0))
+            if i < n_lanes:
+                bit = U64(1) << U64(i & 63)
+                alive[i >> 6] |= bit
+                tv = targets[w + window_width]
+                if tv == 1:
+                    tgt1[i >> 6] |= bit
+                elif tv == 2:
+                    tgt2[i >> 6] |= bit
+        soft_cap = min(soft_cap0, max_ticks)
+        t = 0
+        while True:
+            if t >= max_ticks:
+                return INFINITE  # lanes were alive after tick max_ticks - 1
+            n_alive = 0
+            for b in range(n_words):
+                sig_u = cur[sig1 + b] & alive[b]
+                fin = sig_u & full[b]
+                if fin != 0:
+                    miss = ((cur[out0 + b] ^ tgt1[b]) | (cur[out1 + b] ^ tgt2[b])) & fin
+                    fails += _popcount(miss)
+                    alive[b] ^= fin
+                feed[b] = sig_u & ~full[b]
+                n_alive += _popcount(alive[b])
+            if fails > bound:
+                return np.int64(fails)
+            if n_alive == 0:
+                break
+            if t >= soft_cap or n_alive <= 8:
+                # finish some windows one by one: all of them when few remain, else one probe
+                for lane in range(n_lanes):
+                    if (alive[lane >> 6] >> U64(lane & 63)) & U64(1):
+                        _lane_state(cur, n_words, cone, lane, state)
+                        w = w0 + lane
+                        r = resume_window(lut, nbr, cone, input_idx, signal, output, inputs, targets, w,
+                                          window_width, max_ticks, state, int(ptr[lane] - w), t)
+                        if r < 0:
+                            suspect[0] = w
+                            return INFINITE
+                        fails += r
+                        alive[lane >> 6] ^= U64(1) << U64(lane & 63)
+                        if n_alive > 8:
+                            break
+                if fails > bound:
+                    return np.int64(fails)
+                if n_alive <= 8:
+                    break
+                soft_cap = min(2 * soft_cap, max_ticks)
+                continue
+            for b in range(n_words):
+                code_planes(codes, 64 * b, planes, b, n_words)
+            for q in range(cone_inputs.shape[0]):
+                k = cone_inputs[q]
+                for b0 in range(0, n_words, 8):
+                    feed_input8(cur, 2 * input_idx[k] * n_words, planes, k * n_words, (n_in + k) * n_words, feed, b0)
+            for b in range(n_words):
+                full[b] |= planes[flag_bit * n_words + b] & feed[b]
+            _update_cone(sel_off, cone, nbr, cur, nxt, n_words)
+            cur, nxt = nxt, cur
+            for b in range(n_words):
+                advance_lanes64(feed[b], ptr, last, codes, rowcode, 64 * b, flag)
+            t += 1
+    return np.int64(fails)
+
+
+@njit(cache=False, inline="always")
+def _popcount(x: np.uint64) -> int:
+    x = x - ((x >> U64(1)) & U64(0x5555555555555555))
+    x = (x & U64(0x3333333333333333)) + ((x >> U64(2)) & U64(0x3333333333333333))
+    x = (x + (x >> U64(4))) & U64(0x0F0F0F0F0F0F0F0F)
+    return int((x * U64(0x0101010101010101)) >> U64(56))
+
+
+@njit(cache=False)
+def _walk(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: int, steps: int,
+          nbr: npt.NDArray[np.int32], updated: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+          cone_pos: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
+          cone_inputs: npt.NDArray[np.int32], signal: int, output: int, inputs: npt.NDArray[np.uint8],
+          targets: npt.NDArray[np.uint8], rowcode: npt.NDArray[np.uint64], window_width: int,
+          max_ticks: int, n_words: int) -> np.int64:
+    sel = np.empty((cone.shape[0], 2, 3, 3), dtype=np.uint8)
+    lut_subset_codes(lut, cone, sel)
+    suspect = np.full(1, -1, dtype=np.int64)
+    cur = _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
+                  rowcode, window_width, max_ticks, INFINITE, n_words, suspect)
+    best = cur
+    flat = lut.reshape(-1)
+    where = np.empty(MAX_CHANGES_PER_STEP, dtype=np.int64)
+    old = np.empty(MAX_CHANGES_PER_STEP, dtype=np.uint8)
+    for s in range(steps):
+        for i in range(changes):
+            seed = seeds[s * MAX_CHANGES_PER_STEP + i]
+            e = mutation_entry(updated, seed)
+            where[i] = e
+            old[i] = flat[e]
+            flat[e] = np.uint8((np.int64(flat[e]) + 1 + np.int64(seed & U64(1))) % 3)
+        # a step that leaves every cone entry as it was cannot change the count
+        moved = False
+        for i in range(changes):
+            n = where[i] // LUT_SIZE
+            if cone_pos[n] >= 0:
+                refresh_subset_codes(lut, cone_pos, n, sel)
+                first = i
+                for j in range(i):
+                    if where[j] == where[i]:
+                        first = j
+                        break
+                if flat[where[i]] != old[first]:
+                    moved = True
+        if moved:
+            r = _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
+                        rowcode, window_width, max_ticks, cur, n_words, suspect)
+        else:
+            r = cur
+        if r <= cur:
+            cur = r
+        else:
+            for i in range(changes - 1, -1, -1):
+                flat[where[i]] = old[i]
+            for i in range(changes):
+                refresh_subset_codes(lut, cone_pos, where[i] // LUT_SIZE, sel)
+        best = min(best, cur)
+    return best
+
+
+def _sources_digest(*paths: str | None) -> int:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(str(path)).read_bytes())
+    return int.from_bytes(digest.digest()[:7], "little")
+
+
+def _entry_points(salt: int) -> tuple[Any, Any]:
+    # `salt` is a closure variable, so it is part of numba's cache key for both entry points.
+    @njit
+    def errors_sliced(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+                      input_idx: npt.NDArray[np.int32], cone_inputs: npt.NDArray[np.int32], signal: int,
+                      output: int, inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
+                      rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
+                      n_words: int) -> np.int64:
+        if salt < 0:
+            return INFINITE
+        sel = np.empty((cone.shape[0], 2, 3, 3), dtype=np.uint8)
+        lut_subset_codes(lut, cone, sel)
+        return _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
+                       rowcode, window_width, max_ticks, INFINITE, n_words, np.full(1, -1, dtype=np.int64))
+
+    @njit
+    def walk_sliced(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: int, steps: int,
+                    nbr: npt.NDArray[np.int32], updated: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+                    cone_pos: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
+                    cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
+                    inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
+                    rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
+                    n_words: int) -> np.int64:
+        if salt < 0:
+            return INFINITE
+        return _walk(lut, seeds, changes, steps, nbr, updated, cone, cone_pos, input_idx, cone_inputs,
+                     signal, output, inputs, targets, rowcode, window_width, max_ticks, n_words)
+
+    return errors_sliced, walk_sliced
+
+
+errors_sliced, walk_sliced = _entry_points(
+    _sources_digest(_jit.__file__, _simd.__file__, _bpp9000_window.__file__, __file__))
+errors_sliced.__doc__ = """Error count of one network over all windows (bit-sliced); INFINITE on a timeout.
+
+Arguments as :func:`walk_sliced` minus the walk's; ``lut`` uint8[P, 27] is not modified.
+"""
+walk_sliced.__doc__ = """The mutation walk on the bit-sliced kernel; same result as ``walk_per_window``.
+
+``lut`` uint8[P, 27] (the root, modified in place); ``seeds`` uint64[>= steps*10]; ``changes``
+L; ``steps`` S; ``cone`` int32[C] updated neurons that reach signal/output (ascending);
+``cone_pos`` int32[P] position in ``cone`` or -1; ``cone_inputs`` int32[K] positions (in
+``input_idx``) of the inputs cone neurons read; ``rowcode`` uint64[T] packed input rows;
+``n_words`` 64-window words per batch (a multiple of 8). Steps whose mutations leave every cone
+entry as it was are not re-evaluated, and an evaluation stops once its count exceeds the
+current one (that step is rejected either way).
+"""

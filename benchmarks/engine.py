@@ -108,18 +108,19 @@ def main() -> None:
               f"{exact / twin:>5.0f}x {exact * BYTES_EXACT / bw:>7.0%} {mining / 1e6:>7.1f}M "
               f"{mining / twin:>5.0f}x {mining * BYTES_MINING / bw:>7.0%}", flush=True)
     print()
-    print("many networks (16 x 2,000 neurons x ~100 synapses, 200 steps):")
-    params = params_for(2_000, 100)
-    rates = {}
-    for threads in (1, 2):
-        nets = [Network.random(params, seed=s) for s in range(16)]
-        run_many(nets[:2], 2, threads=threads)
-        t = time.perf_counter()
-        recs = run_many(nets, 200, inputs=inputs_for(200), record=("n_syn",), threads=threads)
-        rates[threads] = sum(float(r.n_syn.sum()) for r in recs) / (time.perf_counter() - t)
-        print(f"  {threads} thread(s): {rates[threads] / 1e6:7.1f} M synapse updates/s")
-    print(f"  scaling 2 threads / 1 thread: {rates[2] / rates[1]:.2f}x")
-
+    print("many networks on all cores (best of 3 runs each):")
+    for n, degree, count in ((500, 50, 32), (2_000, 100, 16)):
+        params = params_for(n, degree)
+        rates: dict[int, float] = {}
+        for threads in (1, 2) * 3:
+            nets = [Network.random(params, seed=s) for s in range(count)]
+            run_many(nets[:2], 2, threads=threads)
+            t = time.perf_counter()
+            recs = run_many(nets, 300, inputs=inputs_for(300), record=("n_syn",), threads=threads)
+            rate = sum(float(r.n_syn.sum()) for r in recs) / (time.perf_counter() - t)
+            rates[threads] = max(rates.get(threads, 0.0), rate)
+        print(f"  {count} x {n:,} neurons x ~{degree}: 1 thread {rates[1] / 1e6:6.1f} M/s, 2 threads "
+              f"{rates[2] / 1e6:6.1f} M/s, scaling {rates[2] / rates[1]:.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -200,12 +200,13 @@ def _errors(lut: npt.NDArray[np.uint8], sel: npt.NDArray[np.uint8], nbr: npt.NDA
                   cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
                   inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
                   rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
-                  bound: int, n_words: int, suspect: npt.NDArray[np.int64]) -> np.int64:
+                  bound: int, n_words: int, tail_lanes: int, suspect: npt.NDArray[np.int64]) -> np.int64:
     """Error count over all windows, or any value > ``bound`` once the count exceeds it.
 
     Returns :data:`INFINITE` (0xFFFFFFFF) when some window times out. ``cone_inputs``:
     int32[K] positions (into ``input_idx``) of the inputs cone neurons read. ``suspect``:
     int64[1], the window that timed out last (-1: none); it is tried first and updated.
+    ``tail_lanes``: once a batch has this few windows left they finish in the scalar loop.
     """
     n_pop = lut.shape[0]
     n_in = input_idx.shape[0]
@@ -283,7 +284,7 @@ def _errors(lut: npt.NDArray[np.uint8], sel: npt.NDArray[np.uint8], nbr: npt.NDA
                 return np.int64(fails)
             if n_alive == 0:
                 break
-            if t >= soft_cap or n_alive <= 8:
+            if t >= soft_cap or n_alive <= tail_lanes:
                 # finish some windows one by one: all of them when few remain, else one probe
                 for lane in range(n_lanes):
                     if (alive[lane >> 6] >> U64(lane & 63)) & U64(1):
@@ -296,11 +297,11 @@ def _errors(lut: npt.NDArray[np.uint8], sel: npt.NDArray[np.uint8], nbr: npt.NDA
                             return INFINITE
                         fails += r
                         alive[lane >> 6] ^= U64(1) << U64(lane & 63)
-                        if n_alive > 8:
+                        if n_alive > tail_lanes:
                             break
                 if fails > bound:
                     return np.int64(fails)
-                if n_alive <= 8:
+                if n_alive <= tail_lanes:
                     break
                 soft_cap = min(2 * soft_cap, max_ticks)
                 continue
@@ -334,12 +335,12 @@ def _walk(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: in
           cone_pos: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
           cone_inputs: npt.NDArray[np.int32], signal: int, output: int, inputs: npt.NDArray[np.uint8],
           targets: npt.NDArray[np.uint8], rowcode: npt.NDArray[np.uint64], window_width: int,
-          max_ticks: int, n_words: int) -> np.int64:
+          max_ticks: int, n_words: int, tail_lanes: int) -> np.int64:
     sel = np.empty((cone.shape[0], 2, 3, 3), dtype=np.uint8)
     lut_subset_codes(lut, cone, sel)
     suspect = np.full(1, -1, dtype=np.int64)
     cur = _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
-                  rowcode, window_width, max_ticks, INFINITE, n_words, suspect)
+                  rowcode, window_width, max_ticks, INFINITE, n_words, tail_lanes, suspect)
     best = cur
     flat = lut.reshape(-1)
     where = np.empty(MAX_CHANGES_PER_STEP, dtype=np.int64)
@@ -366,7 +367,7 @@ def _walk(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: in
                     moved = True
         if moved:
             r = _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
-                        rowcode, window_width, max_ticks, cur, n_words, suspect)
+                        rowcode, window_width, max_ticks, cur, n_words, tail_lanes, suspect)
         else:
             r = cur
         if r <= cur:
@@ -394,13 +395,14 @@ def _entry_points(salt: int) -> tuple[Any, Any]:
                       input_idx: npt.NDArray[np.int32], cone_inputs: npt.NDArray[np.int32], signal: int,
                       output: int, inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
                       rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
-                      n_words: int) -> np.int64:
+                      n_words: int, tail_lanes: int) -> np.int64:
         if salt < 0:
             return INFINITE
         sel = np.empty((cone.shape[0], 2, 3, 3), dtype=np.uint8)
         lut_subset_codes(lut, cone, sel)
         return _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
-                       rowcode, window_width, max_ticks, INFINITE, n_words, np.full(1, -1, dtype=np.int64))
+                       rowcode, window_width, max_ticks, INFINITE, n_words, tail_lanes,
+                       np.full(1, -1, dtype=np.int64))
 
     @njit
     def walk_sliced(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: int, steps: int,
@@ -409,11 +411,11 @@ def _entry_points(salt: int) -> tuple[Any, Any]:
                     cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
                     inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
                     rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
-                    n_words: int) -> np.int64:
+                    n_words: int, tail_lanes: int) -> np.int64:
         if salt < 0:
             return INFINITE
         return _walk(lut, seeds, changes, steps, nbr, updated, cone, cone_pos, input_idx, cone_inputs,
-                     signal, output, inputs, targets, rowcode, window_width, max_ticks, n_words)
+                     signal, output, inputs, targets, rowcode, window_width, max_ticks, n_words, tail_lanes)
 
     return errors_sliced, walk_sliced
 
@@ -430,7 +432,8 @@ walk_sliced.__doc__ = """The mutation walk on the bit-sliced kernel; same result
 L; ``steps`` S; ``cone`` int32[C] updated neurons that reach signal/output (ascending);
 ``cone_pos`` int32[P] position in ``cone`` or -1; ``cone_inputs`` int32[K] positions (in
 ``input_idx``) of the inputs cone neurons read; ``rowcode`` uint64[T] packed input rows;
-``n_words`` 64-window words per batch (a multiple of 8). Steps whose mutations leave every cone
+``n_words`` 64-window words per batch (a multiple of 8); ``tail_lanes`` windows left in a batch
+at which the rest finish one by one in scalar code (8 is a good default). Steps whose mutations leave every cone
 entry as it was are not re-evaluated, and an evaluation stops once its count exceeds the
 current one (that step is rejected either way).
 """

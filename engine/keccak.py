@@ -23,6 +23,7 @@ __all__ = [
     "STATE_BYTES",
     "build_pool",
     "keccak_p1600_12",
+    "pool_prefix",
     "random2",
 ]
 
@@ -191,6 +192,18 @@ def build_pool(seed: bytes | npt.NDArray[np.uint8], out: npt.NDArray[np.uint8] |
     state = state_bytes.view("<u8").astype(np.uint64)
     _build_pool_kernel(state, _RC12, out.view(np.uint64))
     return out
+
+
+def pool_prefix(seed: bytes | npt.NDArray[np.uint8], n_states: int) -> npt.NDArray[np.uint8]:
+    """The first ``n_states`` 200-byte states of the pool chain (uint8[200 * n_states]), same kernel."""
+    seed_arr = np.frombuffer(bytes(seed), dtype=np.uint8) if not isinstance(seed, np.ndarray) else seed
+    if seed_arr.shape != (32,) or n_states < 0:
+        raise ValueError("need a 32-byte seed and a non-negative state count")
+    state_bytes = np.zeros(STATE_BYTES, dtype=np.uint8)
+    state_bytes[:32] = seed_arr
+    out = np.empty(n_states * 25, dtype=np.uint64)
+    _build_pool_kernel(state_bytes.view("<u8").astype(np.uint64), _RC12, out)
+    return out.astype("<u8").view(np.uint8)
 
 
 def random2(seed: bytes | npt.NDArray[np.uint8], pool: npt.NDArray[np.uint8], n_bytes: int) -> npt.NDArray[np.uint8]:

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "miner.commands.demo",
     "miner.commands.replay",
     "miner.commands.score",
+    "miner.commands.verify_vectors",
 )
 
 #: Exit code for usage and configuration errors (argparse uses the same).

@@ -123,16 +123,19 @@ class Bpp9000Scorer:
     """Pool, task and config prepared once; scores many (public key, nonce) pairs.
 
     ``task`` is sub-viewed to the config's sequence length (its first T rows, as qubic/core's
-    tests do). ``words``: 64-window words per batch of the bit-sliced kernel; ``kernel``:
-    ``"sliced"`` (fast) or ``"per_window"`` (the straightforward baseline). Instances are
-    immutable after construction and safe to share between threads.
+    tests do). ``kernel``: ``"sliced"`` (fast) or ``"per_window"`` (the straightforward
+    baseline); ``words``: 64-window words per batch of the sliced kernel (a multiple of 8);
+    ``tail_lanes``: windows left in a batch at which the rest finish in scalar code. Instances
+    are immutable after construction and safe to share between threads.
     """
 
     def __init__(self, pool: npt.NDArray[np.uint8], task: Bpp9000Task, config: Bpp9000Config,
-                 *, kernel: str = "sliced", words: int = 8) -> None:
+                 *, kernel: str = "sliced", words: int = 8, tail_lanes: int = 8) -> None:
         task.check_config(config)
         if kernel not in ("sliced", "per_window"):
             raise ValueError(f"unknown kernel {kernel!r}")
+        if words < 8 or words % 8:
+            raise ValueError(f"words must be a positive multiple of 8, got {words}")
         if kernel == "sliced" and config.inputs > kernels.MAX_SLICED_INPUTS:
             kernel = "per_window"
         self.pool = pool
@@ -140,6 +143,7 @@ class Bpp9000Scorer:
         self.config = config
         self.kernel = kernel
         self.words = int(words)
+        self.tail_lanes = int(tail_lanes)
         t = self.task
         p = config.population
         is_input = np.zeros(p, dtype=bool)
@@ -180,7 +184,7 @@ class Bpp9000Scorer:
             best = kernels.walk_sliced(
                 lut, seeds, changes, c.mutations, self._nbr, self._updated, self._cone, self._cone_pos,
                 self._input_idx, self._cone_inputs, self._signal, self._output, self._inputs,
-                self._targets, self._rowcode, c.window_width, c.max_ticks, self.words)
+                self._targets, self._rowcode, c.window_width, c.max_ticks, self.words, self.tail_lanes)
         return int(best)
 
     def errors(self, lut: npt.NDArray[np.uint8]) -> int:
@@ -193,7 +197,8 @@ class Bpp9000Scorer:
                 self._inputs, self._targets, c.window_width, c.max_ticks))
         return int(kernels.errors_sliced(
             lut, self._nbr, self._cone, self._input_idx, self._cone_inputs, self._signal, self._output,
-            self._inputs, self._targets, self._rowcode, c.window_width, c.max_ticks, self.words))
+            self._inputs, self._targets, self._rowcode, c.window_width, c.max_ticks, self.words,
+            self.tail_lanes))
 
     def score(self, public_key: bytes, nonce: bytes) -> int:
         """The bpp9000 score of (public key, nonce): best error count, or INVALID_SCORE."""

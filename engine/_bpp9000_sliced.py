@@ -195,18 +195,48 @@ def _lane_state(cur: npt.NDArray[np.uint64], n_words: int, cone: npt.NDArray[np.
 
 
 @njit(cache=False)
+def _start_window(lane: int, w: int, t: int, window_width: int, rowcode: npt.NDArray[np.uint64],
+                  targets: npt.NDArray[np.uint8], flag: np.uint64, ptr: npt.NDArray[np.int64],
+                  last: npt.NDArray[np.int64], start: npt.NDArray[np.int64], win: npt.NDArray[np.int64],
+                  codes: npt.NDArray[np.uint64], tgt1: npt.NDArray[np.uint64], tgt2: npt.NDArray[np.uint64]) -> None:
+    # lane takes window w at step t; its planes are reset by the caller
+    ptr[lane] = w
+    last[lane] = w + window_width - 1
+    start[lane] = t
+    win[lane] = w
+    codes[lane] = rowcode[w] | (flag if window_width == 1 else U64(0))
+    b = lane >> 6
+    bit = U64(1) << U64(lane & 63)
+    tv = targets[w + window_width]
+    tgt1[b] = (tgt1[b] | bit) if tv == 1 else (tgt1[b] & ~bit)
+    tgt2[b] = (tgt2[b] | bit) if tv == 2 else (tgt2[b] & ~bit)
+
+
+@njit(cache=False)
+def _oldest(alive: npt.NDArray[np.uint64], start: npt.NDArray[np.int64]) -> int:
+    # lane with the earliest start among alive lanes (-1 if none)
+    best = -1
+    for lane in range(start.shape[0]):
+        if (alive[lane >> 6] >> U64(lane & 63)) & U64(1) and (best < 0 or start[lane] < start[best]):
+            best = lane
+    return best
+
+
+@njit(cache=False)
 def _errors(lut: npt.NDArray[np.uint8], sel: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32],
-                  cone: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
-                  cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
-                  inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
-                  rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
-                  bound: int, n_words: int, tail_lanes: int, suspect: npt.NDArray[np.int64]) -> np.int64:
+            cone: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
+            cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
+            inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
+            rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
+            bound: int, n_words: int, tail_lanes: int, suspect: npt.NDArray[np.int64]) -> np.int64:
     """Error count over all windows, or any value > ``bound`` once the count exceeds it.
 
     Returns :data:`INFINITE` (0xFFFFFFFF) when some window times out. ``cone_inputs``:
     int32[K] positions (into ``input_idx``) of the inputs cone neurons read. ``suspect``:
     int64[1], the window that timed out last (-1: none); it is tried first and updated.
-    ``tail_lanes``: once a batch has this few windows left they finish in the scalar loop.
+    ``tail_lanes``: once no window is waiting and this few are running, they finish in the
+    scalar loop. A lane whose window ends takes the next waiting window in the same step; each
+    lane's own tick count is the step count since its window started.
     """
     n_pop = lut.shape[0]
     n_in = input_idx.shape[0]
@@ -228,97 +258,130 @@ def _errors(lut: npt.NDArray[np.uint8], sel: npt.NDArray[np.uint8], nbr: npt.NDA
     out0 = 2 * output * n_words
     out1 = (2 * output + 1) * n_words
     planes = np.empty(8 * PLANE_BYTES * n_words, dtype=np.uint64)
-    alive = np.empty(n_words, dtype=np.uint64)
-    full = np.empty(n_words, dtype=np.uint64)
+    alive = np.zeros(n_words, dtype=np.uint64)
+    full = np.zeros(n_words, dtype=np.uint64)
     feed = np.empty(n_words, dtype=np.uint64)
-    tgt1 = np.empty(n_words, dtype=np.uint64)
-    tgt2 = np.empty(n_words, dtype=np.uint64)
-    ptr = np.empty(lanes, dtype=np.int64)
-    last = np.empty(lanes, dtype=np.int64)
-    codes = np.empty(lanes, dtype=np.uint64)
+    fresh = np.zeros(n_words, dtype=np.uint64)
+    tgt1 = np.zeros(n_words, dtype=np.uint64)
+    tgt2 = np.zeros(n_words, dtype=np.uint64)
+    ptr = np.zeros(lanes, dtype=np.int64)
+    last = np.full(lanes, -1, dtype=np.int64)
+    start = np.zeros(lanes, dtype=np.int64)
+    win = np.zeros(lanes, dtype=np.int64)
+    codes = np.zeros(lanes, dtype=np.uint64)
     state = np.empty(n_pop, dtype=np.uint8)
-    soft_cap0 = 8 * window_width + 64
+    soft_cap = min(8 * window_width + 64, max_ticks)
 
-    fails = 0
-    for w0 in range(0, n_windows, lanes):
-        n_lanes = min(lanes, n_windows - w0)
-        for ci in range(cone.shape[0]):
-            n = cone[ci]
-            for b in range(n_words):
-                cur[2 * n * n_words + b] = 0
-                cur[(2 * n + 1) * n_words + b] = ALL
+    for ci in range(cone.shape[0]):
+        n = cone[ci]
         for b in range(n_words):
-            alive[b] = 0
-            full[b] = 0
-            tgt1[b] = 0
-            tgt2[b] = 0
-        for i in range(lanes):
-            w = w0 + i if i < n_lanes else w0
-            ptr[i] = w
-            last[i] = w + window_width - 1
-            codes[i] = rowcode[w] | (flag if window_width == 1 else U64(0))
-            if i < n_lanes:
-                bit = U64(1) << U64(i & 63)
-                alive[i >> 6] |= bit
-                tv = targets[w + window_width]
-                if tv == 1:
-                    tgt1[i >> 6] |= bit
-                elif tv == 2:
-                    tgt2[i >> 6] |= bit
-        soft_cap = min(soft_cap0, max_ticks)
-        t = 0
-        while True:
-            if t >= max_ticks:
-                return INFINITE  # lanes were alive after tick max_ticks - 1
-            n_alive = 0
-            for b in range(n_words):
-                sig_u = cur[sig1 + b] & alive[b]
-                fin = sig_u & full[b]
-                if fin != 0:
-                    miss = ((cur[out0 + b] ^ tgt1[b]) | (cur[out1 + b] ^ tgt2[b])) & fin
-                    fails += _popcount(miss)
-                    alive[b] ^= fin
-                feed[b] = sig_u & ~full[b]
-                n_alive += _popcount(alive[b])
+            cur[(2 * n + 1) * n_words + b] = ALL  # every neuron starts UNKNOWN
+    queued = 0
+    for lane in range(min(lanes, n_windows)):
+        _start_window(lane, queued, 0, window_width, rowcode, targets, flag, ptr, last, start, win, codes, tgt1, tgt2)
+        alive[lane >> 6] |= U64(1) << U64(lane & 63)
+        queued += 1
+    oldest = _oldest(alive, start)
+    fails = 0
+    t = 0
+    while True:
+        if oldest >= 0 and t - start[oldest] >= max_ticks:
+            return INFINITE  # that window was still running after its tick max_ticks - 1
+        # windows end at the top of a tick when the signal is UNKNOWN and all W rows are in
+        n_alive = 0
+        oldest_ended = False
+        for b in range(n_words):
+            sig_u = cur[sig1 + b] & alive[b]
+            fin = sig_u & full[b]
+            fresh[b] = 0
+            if fin != 0:
+                miss = ((cur[out0 + b] ^ tgt1[b]) | (cur[out1 + b] ^ tgt2[b])) & fin
+                fails += _popcount(miss)
+                alive[b] ^= fin
+                full[b] &= ~fin
+                if oldest >= 0 and (oldest >> 6) == b and (fin >> U64(oldest & 63)) & U64(1):
+                    oldest_ended = True
+                while fin != 0 and queued < n_windows:
+                    lane = 64 * b + _ctz(fin)
+                    fin &= fin - U64(1)
+                    _start_window(lane, queued, t, window_width, rowcode, targets, flag, ptr, last, start, win,
+                                  codes, tgt1, tgt2)
+                    queued += 1
+                    fresh[b] |= U64(1) << U64(lane & 63)
+                alive[b] |= fresh[b]
+            n_alive += _popcount(alive[b])
+        if fails > bound:
+            return np.int64(fails)
+        if n_alive == 0:
+            break
+        for b in range(n_words):
+            if fresh[b] != 0:
+                _reset_lanes(cur, cone, n_words, b, fresh[b])
+        if oldest_ended:
+            oldest = _oldest(alive, start)
+        if t - start[oldest] >= soft_cap or (queued == n_windows and n_alive <= tail_lanes):
+            # finish windows one by one: every one left at the end, else the oldest (a probe
+            # that also catches an endless loop long before max_ticks)
+            for lane in range(lanes):
+                if lane != oldest and not (queued == n_windows and n_alive <= tail_lanes):
+                    continue
+                if not (alive[lane >> 6] >> U64(lane & 63)) & U64(1):
+                    continue
+                _lane_state(cur, n_words, cone, lane, state)
+                w = win[lane]
+                r = resume_window(lut, nbr, cone, input_idx, signal, output, inputs, targets, w, window_width,
+                                  max_ticks, state, int(ptr[lane] - w), int(t - start[lane]))
+                if r < 0:
+                    suspect[0] = w
+                    return INFINITE
+                fails += r
+                bit = U64(1) << U64(lane & 63)
+                alive[lane >> 6] ^= bit
+                full[lane >> 6] &= ~bit
+                if queued < n_windows:  # the lane takes the next window at once
+                    _start_window(lane, queued, t, window_width, rowcode, targets, flag, ptr, last, start, win,
+                                  codes, tgt1, tgt2)
+                    queued += 1
+                    alive[lane >> 6] |= bit
+                    _reset_lanes(cur, cone, n_words, lane >> 6, bit)
             if fails > bound:
                 return np.int64(fails)
-            if n_alive == 0:
+            if queued == n_windows and n_alive <= tail_lanes:
                 break
-            if t >= soft_cap or n_alive <= tail_lanes:
-                # finish some windows one by one: all of them when few remain, else one probe
-                for lane in range(n_lanes):
-                    if (alive[lane >> 6] >> U64(lane & 63)) & U64(1):
-                        _lane_state(cur, n_words, cone, lane, state)
-                        w = w0 + lane
-                        r = resume_window(lut, nbr, cone, input_idx, signal, output, inputs, targets, w,
-                                          window_width, max_ticks, state, int(ptr[lane] - w), t)
-                        if r < 0:
-                            suspect[0] = w
-                            return INFINITE
-                        fails += r
-                        alive[lane >> 6] ^= U64(1) << U64(lane & 63)
-                        if n_alive > tail_lanes:
-                            break
-                if fails > bound:
-                    return np.int64(fails)
-                if n_alive <= tail_lanes:
-                    break
-                soft_cap = min(2 * soft_cap, max_ticks)
-                continue
-            for b in range(n_words):
-                code_planes(codes, 64 * b, planes, b, n_words)
-            for q in range(cone_inputs.shape[0]):
-                k = cone_inputs[q]
-                for b0 in range(0, n_words, 8):
-                    feed_input8(cur, 2 * input_idx[k] * n_words, planes, k * n_words, (n_in + k) * n_words, feed, b0)
-            for b in range(n_words):
-                full[b] |= planes[flag_bit * n_words + b] & feed[b]
-            _update_cone(sel_off, cone, nbr, cur, nxt, n_words)
-            cur, nxt = nxt, cur
-            for b in range(n_words):
-                advance_lanes64(feed[b], ptr, last, codes, rowcode, 64 * b, flag)
-            t += 1
+            soft_cap = min(2 * soft_cap, max_ticks)
+            oldest = _oldest(alive, start)
+            continue
+        for b in range(n_words):
+            feed[b] = cur[sig1 + b] & alive[b] & ~full[b]
+            code_planes(codes, 64 * b, planes, b, n_words)
+        for q in range(cone_inputs.shape[0]):
+            k = cone_inputs[q]
+            for b0 in range(0, n_words, 8):
+                feed_input8(cur, 2 * input_idx[k] * n_words, planes, k * n_words, (n_in + k) * n_words, feed, b0)
+        for b in range(n_words):
+            full[b] |= planes[flag_bit * n_words + b] & feed[b]
+        _update_cone(sel_off, cone, nbr, cur, nxt, n_words)
+        cur, nxt = nxt, cur
+        for b in range(n_words):
+            advance_lanes64(feed[b], ptr, last, codes, rowcode, 64 * b, flag)
+        t += 1
     return np.int64(fails)
+
+
+@njit(cache=False)
+def _reset_lanes(cur: npt.NDArray[np.uint64], cone: npt.NDArray[np.int32], n_words: int, b: int,
+                 mask: np.uint64) -> None:
+    # the lanes in mask of word b start over: every cone neuron UNKNOWN
+    for ci in range(cone.shape[0]):
+        n = cone[ci]
+        cur[2 * n * n_words + b] &= ~mask
+        cur[(2 * n + 1) * n_words + b] |= mask
+
+
+@njit(cache=False, inline="always")
+def _ctz(x: np.uint64) -> int:
+    # index of the lowest set bit of a non-zero word
+    return _popcount((x & (~x + U64(1))) - U64(1))
 
 
 @njit(cache=False, inline="always")

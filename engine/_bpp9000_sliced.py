@@ -1,19 +1,22 @@
-"""Bit-sliced bpp9000 evaluation: 64 windows per uint64, ``B`` words per batch, cone neurons only.
+"""Bit-sliced bpp9000 evaluation: 64 windows per uint64, ``64 * B`` lanes, cone neurons only.
 
 Encoding: a trit is two bit-planes, ``p1 = (t == 1)`` and ``p2 = (t == 2)``; bit ``i`` of word
-``b`` is window ``w0 + 64*b + i`` of the batch. All windows of a batch tick in lockstep, each
-reading its own next input row (``ptr``), so windows drift apart in feed count freely; every
-lane's tick count equals the batch's step count, which keeps the timeout rule exact.
+``b`` is lane ``64*b + i``. All lanes tick in lockstep, each holding one window and reading its
+own next input row (``ptr``: one vector gather of packed row codes, then a bit transpose into
+planes), so windows drift apart in feed count freely. When a window ends, its lane takes the
+next waiting window in the same step; a lane's own tick count is the step count since its
+window started, which keeps the timeout rule exact.
 
 A LUT is evaluated as a three-level multiplexer: for each value of the second and third
 neighbour and each output plane, the set of first-neighbour values giving that output is one of
 8 subsets, so that level is a load from 8 precomputed predicate planes (``sel`` holds the subset
 codes); the other two levels are one-hot 3-way selects.
 
-Windows that outlast the batch (stragglers, endless loops) are finished one at a time by the
-scalar resume, which also detects a repeated state within a feed-free stretch (Brent's cycle
-finding): such a window can never end, so the evaluation is a timeout without running to
-``max_ticks``. Every shortcut here is exact: results equal :func:`engine.bpp9000.errors_per_window`.
+The last few windows, and any window older than a soft cap (a straggler or an endless loop),
+are finished one at a time by the scalar resume, which also detects a repeated state within a
+feed-free stretch (Brent's cycle finding): such a window can never end, so the evaluation is a
+timeout without running to ``max_ticks``. Every shortcut here is exact: results equal
+:func:`engine.bpp9000.errors_per_window`.
 
 Caching: numba keys an on-disk cached kernel on its own file and bytecode only, not on the
 kernels and intrinsics it compiles in from other files. So the kernels here are uncached
@@ -26,7 +29,8 @@ Shapes and dtypes (``P`` neurons, ``C`` cone neurons, ``B`` words, ``T`` rows):
 * ``sel``: uint8[C, 2, 3, 3] subset codes ``[cone position, plane, v(nb2), v(nb1)]``.
 * ``rowcode``: uint64[T]; bit ``k`` = input ``k`` is 1, bit ``N + k`` = input ``k`` is 2.
 * state planes (current and next): uint64[P * 2 * B], plane ``p`` of neuron ``n`` at
-  ``(2*n + p) * B``; ``B`` is a multiple of 8 (one explicit 512-bit vector per 8 words).
+  ``(2*n + p) * B``; ``B`` is a multiple of 8 (one explicit 8 x uint64 vector per 8 words,
+  two when ``B`` is a multiple of 16).
 """
 
 from __future__ import annotations
@@ -185,6 +189,7 @@ def _subset_offsets(sel: npt.NDArray[np.uint8], n_words: int) -> npt.NDArray[np.
 @njit(cache=False)
 def _lane_state(cur: npt.NDArray[np.uint64], n_words: int, cone: npt.NDArray[np.int32], lane: int,
                 state: npt.NDArray[np.uint8]) -> None:
+    # one lane's cone trits out of the planes, for the scalar resume
     b = lane >> 6
     sh = U64(lane & 63)
     for ci in range(cone.shape[0]):
@@ -495,8 +500,8 @@ walk_sliced.__doc__ = """The mutation walk on the bit-sliced kernel; same result
 L; ``steps`` S; ``cone`` int32[C] updated neurons that reach signal/output (ascending);
 ``cone_pos`` int32[P] position in ``cone`` or -1; ``cone_inputs`` int32[K] positions (in
 ``input_idx``) of the inputs cone neurons read; ``rowcode`` uint64[T] packed input rows;
-``n_words`` 64-window words per batch (a multiple of 8); ``tail_lanes`` windows left in a batch
-at which the rest finish one by one in scalar code (8 is a good default). Steps whose mutations leave every cone
-entry as it was are not re-evaluated, and an evaluation stops once its count exceeds the
-current one (that step is rejected either way).
+``n_words`` 64-window words of lanes (a multiple of 8); ``tail_lanes`` windows still running
+(none waiting) at which the rest finish one by one in scalar code (8 is a good default). Steps
+whose mutations leave every cone entry as it was are not re-evaluated, and an evaluation stops
+once its count exceeds the current one (that step is rejected either way).
 """

@@ -12,9 +12,10 @@ Two implementations with identical integer results:
 
 * :func:`errors_per_window` / :func:`walk_per_window`: one window and one tick at a time (the
   baseline, easy to audit);
-* :func:`errors_sliced` / :func:`walk_sliced`: 64 windows per uint64 bit-plane, batches of
-  ``64 * n_words`` windows in lockstep, only neurons that can reach the signal or output neuron,
-  explicit vector code (see :mod:`engine._bpp9000_sliced`). Needs ``N <= MAX_SLICED_INPUTS``.
+* :func:`errors_sliced` / :func:`walk_sliced`: 64 windows per uint64 bit-plane, ``64 * n_words``
+  lanes in lockstep (a lane takes the next window as soon as its window ends), only neurons that
+  can reach the signal or output neuron, explicit vector code (see :mod:`engine._bpp9000_sliced`).
+  Needs ``N <= MAX_SLICED_INPUTS``.
 
 Every kernel releases the GIL. Array conventions are in :mod:`engine._bpp9000_window`.
 """

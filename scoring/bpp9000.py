@@ -124,8 +124,8 @@ class Bpp9000Scorer:
 
     ``task`` is sub-viewed to the config's sequence length (its first T rows, as qubic/core's
     tests do). ``kernel``: ``"sliced"`` (fast) or ``"per_window"`` (the straightforward
-    baseline); ``words``: 64-window words per batch of the sliced kernel (a multiple of 8);
-    ``tail_lanes``: windows left in a batch at which the rest finish in scalar code. Instances
+    baseline); ``words``: 64-window words of lanes of the sliced kernel (a multiple of 8);
+    ``tail_lanes``: windows still running at the end when the rest finish in scalar code. Instances
     are immutable after construction and safe to share between threads.
     """
 

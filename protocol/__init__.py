@@ -11,7 +11,15 @@ Typical use::
 See ``docs/protocol.md`` for the message catalogue, error codes and close policy.
 """
 
-from protocol.codec import DEFAULT_MAX_FRAME_BYTES, decode, decode_as, encode, encode_bytes
+from protocol.codec import (
+    DEFAULT_MAX_FRAME_BYTES,
+    JobTemplate,
+    decode,
+    decode_as,
+    encode,
+    encode_bytes,
+    validate_object,
+)
 from protocol.errors import CLOSE_POLICY, ClosePolicy, ErrorCode, ProtocolError
 from protocol.fields import Algo
 from protocol.identity import (
@@ -53,6 +61,7 @@ __all__ = [
     "ErrorCode",
     "IdentityError",
     "JobParent",
+    "JobTemplate",
     "Message",
     "NonceSpace",
     "ProtocolError",
@@ -73,4 +82,5 @@ __all__ = [
     "parse_public_key",
     "prefix_for_worker",
     "public_key_from_identity",
+    "validate_object",
 ]

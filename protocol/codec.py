@@ -13,20 +13,23 @@ error names the field. For a key given twice the last value wins, as in most JSO
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import Message, TaggedMessage
+from protocol.messages import Message, StratumJob, TaggedMessage
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "JobTemplate",
     "decode",
     "decode_as",
     "encode",
     "encode_bytes",
+    "validate_object",
 ]
 
 #: Default size limit of one frame in bytes (1 MiB: room for an inline Neuraxon task).
@@ -110,6 +113,84 @@ def decode_as(
             field="Method",
         )
     return message
+
+
+def validate_object(obj: Any, expected: type[M]) -> M:
+    """Validate an already-parsed wire object (PascalCase keys, envelope included) as ``expected``.
+
+    For messages that arrive in another shape than a JSON frame, e.g. a pull-mode login carried in
+    HTTP headers. Raises :class:`ProtocolError` with the same codes and fields as :func:`decode`.
+    """
+    try:
+        message = _ADAPTER.validate_python(obj, context=_WIRE_CONTEXT, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise _to_protocol_error(exc) from None
+    if not isinstance(message, expected):
+        raise ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, f"{message.METHOD} is not accepted here "
+                            f"(expected {expected.METHOD})", field="Method")
+    return message
+
+
+class JobTemplate:
+    """One validated :class:`StratumJob` handed out to many workers, of which only ``JobId``,
+    ``Identity``, ``NoncePrefix`` and ``ShareThreshold`` differ.
+
+    :meth:`issue` is :meth:`StratumJob.reissue`; :meth:`frame` is ``encode(issue(...))`` — the same
+    canonical text — built by splicing the four fields into the template's text, encoded once with
+    random markers. That makes pushing a changed job to thousands of connections cheap. (If a marker
+    is not found exactly once, e.g. because the task happens to contain it, :meth:`frame` falls back
+    to encoding the issued job.)
+    """
+
+    def __init__(self, job: StratumJob) -> None:
+        self.job = job
+        self._pieces = {False: self._split(with_share=False), True: self._split(with_share=True)}
+
+    def _split(self, *, with_share: bool) -> tuple[list[str], list[str]] | None:
+        marks = {name: f"{name[0].upper()}{secrets.token_hex(16)}" for name in ("job_id", "identity", "nonce_prefix")}
+        share = 7_000_000_000_000_000 + secrets.randbelow(10**15) if with_share else None
+        if share is not None and (self.job.is_idle or self.job._strictly_better(share, self.job.threshold)):
+            return None  # a share bar is never set on such a job; frame() encodes instead
+        text = encode(self.job.model_copy(update={**marks, "share_threshold": share}))
+        spots = []
+        for name, mark in marks.items():
+            if text.count(mark) != 1:
+                return None
+            spots.append((text.index(mark), len(mark), name))
+        if share is not None:
+            needle = f'"ShareThreshold":{share}'
+            if text.count(needle) != 1 or text.count(str(share)) != 1:
+                return None
+            spots.append((text.index(needle) + len('"ShareThreshold":'), len(str(share)), "share_threshold"))
+        spots.sort()
+        pieces, order, at = [], [], 0
+        for start, length, name in spots:
+            pieces.append(text[at:start])
+            order.append(name)
+            at = start + length
+        pieces.append(text[at:])
+        return pieces, order
+
+    def issue(self, *, job_id: str, nonce_prefix: str, share_threshold: int | None = None,
+              identity: str | None = None) -> StratumJob:
+        """The job for one worker (``ValueError`` if a field breaks the wire rules)."""
+        return self.job.reissue(job_id=job_id, nonce_prefix=nonce_prefix, share_threshold=share_threshold,
+                                identity=identity)
+
+    def frame(self, *, job_id: str, nonce_prefix: str, share_threshold: int | None = None,
+              identity: str | None = None) -> str:
+        """``encode(self.issue(...))``, computed in microseconds."""
+        fields = self.job.reissue_fields(job_id=job_id, nonce_prefix=nonce_prefix, share_threshold=share_threshold,
+                                         identity=identity)
+        split = self._pieces[share_threshold is not None]
+        if split is None:
+            return encode(self.job.model_copy(update=fields))
+        pieces, order = split
+        out = [pieces[0]]
+        for name, piece in zip(order, pieces[1:], strict=True):
+            out.append(str(fields[name]))
+            out.append(piece)
+        return "".join(out)
 
 
 def _frame_bytes(data: bytes | bytearray | memoryview | str, max_bytes: int) -> bytes:

@@ -14,6 +14,8 @@ server sends :class:`StratumJob` and :class:`StratumAck`.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -39,8 +41,8 @@ from protocol.fields import (
     ThreadCount,
     Token,
 )
-from protocol.identity import public_key_from_identity
-from protocol.nonce import NonceSpace, nonce_in_prefix
+from protocol.identity import is_valid_identity, public_key_from_identity
+from protocol.nonce import MAX_PREFIX_BYTES, NonceSpace, nonce_in_prefix
 
 __all__ = [
     "ACK_MESSAGE_TYPE",
@@ -72,6 +74,8 @@ ACK_MESSAGE_TYPE: Final = 502
 _ENVELOPE = ("Method", "MessageVersion", "MessageType")
 
 _ZERO_SEED = "0" * 64
+_JOB_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+_PREFIX_RE = re.compile(rf"(?:[0-9a-f]{{2}}){{0,{MAX_PREFIX_BYTES}}}")
 
 
 def _invalid(field: str, message: str) -> PydanticCustomError:
@@ -304,6 +308,38 @@ class StratumJob(_BaseMessage):
             and self.beats_parent(score)
         )
 
+    def reissue(self, *, job_id: str, nonce_prefix: str, share_threshold: int | None = None,
+                identity: str | None = None) -> StratumJob:
+        """This job for one worker: a new ``JobId``, ``NoncePrefix``, ``ShareThreshold`` and (optionally)
+        ``Identity``; the same work.
+
+        A server validates one template per work change (``Task`` and ``Parent.Network`` can be large
+        and costly to check) and reissues it per worker in microseconds (see also
+        :class:`protocol.codec.JobTemplate`). The fields are checked here with the wire rules
+        (identities must be in the 60-letter form; their checksums are verified once per identity and
+        remembered); ``ValueError`` if one breaks them.
+        """
+        return self.model_copy(update=self.reissue_fields(job_id=job_id, nonce_prefix=nonce_prefix,
+                                                          share_threshold=share_threshold, identity=identity))
+
+    def reissue_fields(self, *, job_id: str, nonce_prefix: str, share_threshold: int | None = None,
+                       identity: str | None = None) -> dict[str, Any]:
+        """The checked field update of :meth:`reissue` (attribute names to values)."""
+        if identity is not None and not _canonical_identity(identity):
+            raise ValueError(f"Identity {identity!r}: must be a valid 60-letter Qubic identity")
+        if _JOB_ID_RE.fullmatch(job_id) is None:
+            raise ValueError(f"JobId {job_id!r}: must be 1-64 of [A-Za-z0-9._:-]")
+        if _PREFIX_RE.fullmatch(nonce_prefix) is None:
+            raise ValueError(f"NoncePrefix {nonce_prefix!r}: must be 0-{MAX_PREFIX_BYTES} bytes of lower-case hex")
+        if share_threshold is not None:
+            if isinstance(share_threshold, bool) or not isinstance(share_threshold, int) \
+                    or abs(share_threshold) > MAX_SAFE_INT:
+                raise ValueError(f"ShareThreshold {share_threshold!r}: must be an integer within 2**53 - 1")
+            if self.is_idle or self._strictly_better(share_threshold, self.threshold):
+                raise ValueError("ShareThreshold: must not be harder than Threshold (and an idle job has none)")
+        return {"job_id": job_id, "nonce_prefix": nonce_prefix, "share_threshold": share_threshold,
+                "identity": self.identity if identity is None else identity}
+
     def submit(self, nonce: str | bytes, claimed_score: int) -> StratumSubmit:
         """The :class:`StratumSubmit` for a result of this job."""
         text = nonce.hex() if isinstance(nonce, bytes | bytearray) else nonce
@@ -405,6 +441,11 @@ class StratumStats(_BaseMessage):
     it_per_sec: Annotated[float, Field(ge=0, le=float(MAX_SAFE_INT), allow_inf_nan=False)]
     threads: Annotated[int, Field(ge=0, le=0xFFFF)]
     solutions: Count
+
+
+@lru_cache(maxsize=1 << 16)
+def _canonical_identity(identity: str) -> bool:
+    return len(identity) == 60 and is_valid_identity(identity)
 
 
 def _printable(text: str, limit: int, keep: str = "\t\n") -> str:

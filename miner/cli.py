@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "miner.commands.replay",
     "miner.commands.score",
     "miner.commands.verify_vectors",
+    "miner.commands.workserver",
 )
 
 #: Exit code for usage and configuration errors (argparse uses the same).

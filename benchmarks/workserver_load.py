@@ -1,0 +1,341 @@
+"""Load benchmark of the work server: 1,000 WebSocket miners on loopback.
+
+Starts ``neuraxon-miner workserver`` as its own process (default Neuraxon task, real verification)
+and opens N WebSocket miners from a few client processes (one Python process reading 1,000 sockets
+would itself add tens of milliseconds to what it measures). It measures:
+
+* job-push latency — an admin call moves the epoch, which changes every miner's job; latency runs
+  from just before the call to each miner's receipt of its new job (p50 / p99 / max over all
+  miners and rounds; the clocks are the system-wide monotonic clock, shared by all processes);
+* submit→ack latency — a few miners submit real solutions (computed before the measured phase;
+  verified, accepted, committed to the ledger) and forged claims (verified, rejected) back to back;
+* verification throughput — verifications per second, from the server's own ``/metrics``.
+
+Phase A pushes with verification idle (the baseline); phase B pushes while the submitters keep the
+verification pool busy. Target: p99 push < 50 ms at 1,000 connections in phase B.
+
+    .venv/bin/python benchmarks/workserver_load.py [--connections 1000] [--rounds 20] [--verify-mode process]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import multiprocessing
+import re
+import resource
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from protocol import (  # noqa: E402 - after the path set-up, so the script runs from a checkout
+    ErrorCode,
+    StratumAck,
+    StratumJob,
+    StratumLogin,
+    decode,
+    encode,
+    identity_from_public_key,
+)
+
+ADMIN = "bench-admin"
+_EPOCH = re.compile(r'"Epoch":(\d+),')
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise RLIMIT_NOFILE toward ``wanted`` (up to the hard limit); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, wanted) if hard == resource.RLIM_INFINITY else min(max(soft, wanted), hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def start_server(db: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[str], str, str]:
+    script = Path(sys.executable).with_name("neuraxon-miner")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "miner"]
+    cmd += ["workserver", "--port", "0", "--db", str(db), "--threshold", "0", "--no-training", "--no-vardiff",
+            "--rate", "10000", "--burst", "10000", "--job-interval", "3600", "--admin-token", ADMIN,
+            "--verify-workers", str(args.verify_workers), "--verify-mode", args.verify_mode,
+            "--verify-nice", str(args.verify_nice), "--log-level", "warning", "--log-format", "json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            line = proc.stdout.readline()
+            if line.startswith("workserver ready:"):
+                return proc, line.split()[2], line.split()[3]
+    proc.kill()
+    raise SystemExit("work server did not start")
+
+
+def login_frame(index: int) -> str:
+    wallet = identity_from_public_key(index.to_bytes(32, "little"))
+    return encode(StratumLogin(wallet=wallet, worker=f"w{index}", os="bench", version="0", threads=1))
+
+
+# -- client processes: many miners that only record when each job arrives --------------------------
+
+
+async def _observe(ws_url: str, indices: range, pipe: Connection) -> None:
+    arrivals: dict[int, list[float]] = {}
+
+    async def miner(http: aiohttp.ClientSession, i: int, ready: asyncio.Event) -> None:
+        async with http.ws_connect(ws_url, max_msg_size=1 << 22) as ws:
+            await ws.send_str(login_frame(i))
+            async for msg in ws:
+                now = time.perf_counter()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                match = _EPOCH.search(msg.data, 0, 200)
+                if match is not None:
+                    arrivals.setdefault(int(match.group(1)), []).append(now)
+                    ready.set()
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        readies = [asyncio.Event() for _ in indices]
+        gate = asyncio.Semaphore(50)
+
+        async def start(i: int, ready: asyncio.Event) -> asyncio.Task[None]:
+            async with gate:
+                task = asyncio.get_running_loop().create_task(miner(http, i, ready))
+                await ready.wait()
+                return task
+
+        tasks = await asyncio.gather(*(start(i, r) for i, r in zip(indices, readies, strict=True)))
+        gc.collect()
+        gc.freeze()  # this process's own collections would show up as push latency
+        pipe.send("ready")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, pipe.recv)  # "stop"
+        for task in tasks:
+            task.cancel()
+    pipe.send(arrivals)
+
+
+def observer_main(ws_url: str, start: int, stop: int, pipe: Connection) -> None:
+    """Entry of a client process: miners ``start..stop-1``."""
+    raise_open_file_limit(2 * (stop - start) + 256)
+    asyncio.run(_observe(ws_url, range(start, stop), pipe))
+
+
+# -- submitters (in this process) ----------------------------------------------------------------------
+
+
+def solve(identity: str, nonces: list[str]) -> list[tuple[str, int]]:
+    """Real scores of ``nonces`` (in a worker process: the preparation is not measured)."""
+    from scoring import neuraxon as NX
+
+    return [(n, NX.score(None, identity, n)) for n in nonces]
+
+
+class Submitter:
+    """A miner that submits back to back, one submission in flight, always on its newest job."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, job: StratumJob) -> None:
+        self.ws = ws
+        self.job = job
+        self.acks: asyncio.Queue[tuple[float, StratumAck]] = asyncio.Queue()
+
+    async def read(self) -> None:
+        async for msg in self.ws:
+            now = time.perf_counter()
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                return
+            message = decode(msg.data)
+            if isinstance(message, StratumJob):
+                self.job = message
+            elif isinstance(message, StratumAck):
+                self.acks.put_nowait((now, message))
+
+    async def run(self, genuine: list[tuple[str, int]], stop: asyncio.Event, results: dict[str, list[float]]) -> None:
+        forged_counter = 1 << 40
+        queue = list(genuine)
+        while not stop.is_set():
+            job = self.job
+            if queue:
+                nonce, score = queue.pop()
+            else:
+                nonce, score = job.nonce_space().nonce(forged_counter), 10**6
+                forged_counter += 1
+            t0 = time.perf_counter()
+            await self.ws.send_str(encode(job.submit(nonce, score)))
+            t1, ack = await self.acks.get()
+            if ack.success:
+                kind = "accepted (verified, committed)"
+            elif ack.code == ErrorCode.SCORE_MISMATCH:
+                kind = "forged (verified, rejected)"
+            elif ack.code == ErrorCode.STALE_JOB:
+                kind = "stale (epoch moved meanwhile)"
+                queue.append((nonce, score))
+            else:
+                kind = ErrorCode(ack.code).name.lower()
+            results.setdefault(kind, []).append(t1 - t0)
+
+
+async def open_submitters(ws_url: str, http: aiohttp.ClientSession, first: int, count: int) -> list[Submitter]:
+    subs = []
+    for i in range(first, first + count):
+        ws = await http.ws_connect(ws_url)
+        await ws.send_str(login_frame(i))
+        while True:
+            message = decode((await ws.receive()).data)
+            if isinstance(message, StratumJob):
+                break
+        sub = Submitter(ws, message)
+        asyncio.get_running_loop().create_task(sub.read())
+        subs.append(sub)
+    return subs
+
+
+# -- the run ------------------------------------------------------------------------------------------------
+
+
+async def move_epochs(http: aiohttp.ClientSession, base: str, epochs: range, interval: float) -> dict[int, float]:
+    """Move to each epoch in turn; returns when each move was requested (perf_counter)."""
+    sent = {}
+    for epoch in epochs:
+        sent[epoch] = time.perf_counter()
+        async with http.post(base + "/api/v1/admin/state", data=f'{{"Epoch":{epoch}}}',
+                             headers={"Authorization": f"Bearer {ADMIN}"}) as resp:
+            assert resp.status == 200, await resp.text()
+        await asyncio.sleep(interval)
+    return sent
+
+
+async def verification_count(http: aiohttp.ClientSession, base: str) -> float:
+    async with http.get(base + "/metrics") as resp:
+        text = await resp.text()
+    match = re.search(r"^workserver_verification_seconds_count (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def ms(x: float) -> str:
+    return f"{1000 * x:8.1f} ms"
+
+
+def latencies(arrivals: dict[int, list[float]], sent: dict[int, float], expected: int) -> list[float]:
+    out = []
+    for epoch, t0 in sent.items():
+        got = arrivals.get(epoch, [])
+        if len(got) != expected:
+            raise SystemExit(f"epoch {epoch}: {len(got)} of {expected} miners got the job")
+        out += [t - t0 for t in got]
+    return out
+
+
+async def run(args: argparse.Namespace) -> int:
+    limit = raise_open_file_limit(2 * args.connections + 256)
+    observers = args.connections - args.submitters
+    print(f"open-file limit {limit}; {args.connections} WebSocket miners ({observers} in {args.client_processes} "
+          f"client processes, {args.submitters} submitters); {args.rounds} job changes per phase; server "
+          f"verification: {args.verify_workers} {args.verify_mode} worker(s) at nice +{args.verify_nice}")
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, ws_url, base = start_server(Path(tmp) / "ledger.sqlite", args)
+        pipes, children = [], []
+        try:
+            started = time.perf_counter()
+            step = -(-observers // args.client_processes)
+            for k in range(args.client_processes):
+                lo, hi = args.submitters + k * step, min(args.connections, args.submitters + (k + 1) * step)
+                mine, theirs = ctx.Pipe()
+                child = ctx.Process(target=observer_main, args=(ws_url, lo, hi, theirs), daemon=True)
+                child.start()
+                pipes.append(mine)
+                children.append(child)
+            for pipe in pipes:
+                assert pipe.recv() == "ready"
+            print(f"logins: {observers} miners connected and logged in within {time.perf_counter() - started:.1f} s "
+                  "(including client process start-up)")
+            async with aiohttp.ClientSession() as http:
+                subs = await open_submitters(ws_url, http, 0, args.submitters)
+                with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
+                    futures = [pool.submit(solve, s.job.identity, [s.job.nonce_space().nonce(k)
+                                                                   for k in range(args.genuine)]) for s in subs]
+                    genuine = [f.result() for f in futures]
+                gc.collect()
+                gc.freeze()
+                sent_a = await move_epochs(http, base, range(2, 2 + args.rounds), args.interval)
+                stop = asyncio.Event()
+                results: dict[str, list[float]] = {}
+                v0, t0 = await verification_count(http, base), time.perf_counter()
+                workers = [asyncio.get_running_loop().create_task(s.run(g, stop, results))
+                           for s, g in zip(subs, genuine, strict=True)]
+                await asyncio.sleep(1.0)  # let the verification pool fill
+                sent_b = await move_epochs(http, base, range(2 + args.rounds, 2 + 2 * args.rounds), args.interval)
+                stop.set()
+                await asyncio.gather(*workers)
+                v1, t1 = await verification_count(http, base), time.perf_counter()
+                for s in subs:
+                    await s.ws.close()
+            arrivals: dict[int, list[float]] = {}
+            for pipe in pipes:
+                pipe.send("stop")
+            for pipe in pipes:
+                for epoch, times in pipe.recv().items():
+                    arrivals.setdefault(epoch, []).extend(times)
+        finally:
+            for child in children:
+                child.join(10)
+            proc.terminate()
+            proc.wait(30)
+    base_lat = latencies(arrivals, sent_a, observers)
+    load_lat = latencies(arrivals, sent_b, observers)
+    rate = (v1 - v0) / (t1 - t0)
+    print()
+    print(f"{'job push latency':<38}{'p50':>11}{'p99':>11}{'max':>11}   samples")
+    for name, lat in (("A: verification idle (baseline)", base_lat), ("B: while verification runs", load_lat)):
+        print(f"{name:<38}{ms(pct(lat, 0.5))}{ms(pct(lat, 0.99))}{ms(max(lat))}   {len(lat)}")
+    print(f"{'ratio B/A':<38}{pct(load_lat, 0.5) / pct(base_lat, 0.5):10.2f}x"
+          f"{pct(load_lat, 0.99) / pct(base_lat, 0.99):10.2f}x")
+    print()
+    print(f"{'submit -> ack during phase B':<38}{'p50':>11}{'p99':>11}{'mean':>11}   count")
+    for kind in sorted(results):
+        lat = results[kind]
+        print(f"{kind:<38}{ms(pct(lat, 0.5))}{ms(pct(lat, 0.99))}{ms(statistics.fmean(lat))}   {len(lat)}")
+    print()
+    print(f"verification throughput: {rate:.1f} verifications/s ({v1 - v0:.0f} in {t1 - t0:.1f} s; one default-task "
+          "score is ~0.1 s of one core)")
+    ok = pct(load_lat, 0.99) < 0.050
+    print(f"target p99 job push < 50 ms at {args.connections} connections while verification runs: "
+          f"{'MET' if ok else 'MISSED'} ({1000 * pct(load_lat, 0.99):.1f} ms)")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20, help="job changes per phase")
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between job changes")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--submitters", type=int, default=4)
+    parser.add_argument("--genuine", type=int, default=10, help="real solutions per submitter")
+    parser.add_argument("--verify-workers", type=int, default=1)
+    parser.add_argument("--verify-mode", choices=("thread", "process"), default="process")
+    parser.add_argument("--verify-nice", type=int, default=10)
+    args: Any = parser.parse_args(argv)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

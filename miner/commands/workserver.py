@@ -1,0 +1,208 @@
+"""``neuraxon-miner workserver``: run the reference work server (WebSocket, pull mode, ledger, training)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_BAD_INPUT = 2
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "workserver", help="run the reference work server",
+        description="Serve jobs over WebSocket (/ws) and HTTP pull (/api/v1/job, /api/v1/submit), recompute every "
+                    "submitted score, keep an SQLite ledger, and train the best network per task. Prints one "
+                    "'workserver ready: <ws url> <http url>' line on stdout once listening.")
+    net = p.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    net.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
+    net.add_argument("--tls-cert", type=Path, help="PEM certificate: serve wss:// and https://")
+    net.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    net.add_argument("--max-frame-bytes", type=int, default=64 * 1024, help="largest client message (default 65536)")
+    net.add_argument("--rate", type=float, default=20.0, help="messages per second per connection (default 20)")
+    net.add_argument("--burst", type=int, default=40, help="message burst per connection (default 40)")
+    auth = p.add_argument_group("authentication")
+    auth.add_argument("--token", action="append", default=[], help="accepted access token (repeatable)")
+    auth.add_argument("--token-file", type=Path, help="file with one accepted access token per line")
+    auth.add_argument("--no-wallets", action="store_true", help="refuse wallet logins (tokens only)")
+    auth.add_argument("--allow-wallet", action="append", default=[], metavar="IDENTITY",
+                      help="accept only these wallets (repeatable; default: any valid identity)")
+    auth.add_argument("--identity", help="pool identity all jobs are for (default: the login's wallet)")
+    auth.add_argument("--admin-token", help="bearer token of /api/v1/admin/state and /api/v1/workers")
+    work = p.add_argument_group("work")
+    work.add_argument("--db", default="workserver.sqlite",
+                      help="SQLite ledger (default ./workserver.sqlite; ':memory:' keeps nothing)")
+    work.add_argument("--task", type=Path, action="append", default=[], help="task spec JSON (repeatable; "
+                      "default: the built-in default Neuraxon task)")
+    work.add_argument("--demo", action="store_true", help="serve the embedded demo task (low threshold)")
+    work.add_argument("--threshold", type=int, help="solution threshold for every task (default: each task's)")
+    work.add_argument("--no-training", action="store_true", help="do not hand out the best network as parent")
+    work.add_argument("--bpp9000-task", type=Path, help="also serve this bpp9000 task file (algo 1; the verifier "
+                      "builds a 512 MiB pool per mining seed)")
+    work.add_argument("--bpp9000-seed", help="mining seed of the bpp9000 jobs (64 hex digits; required with "
+                      "--bpp9000-task)")
+    work.add_argument("--bpp9000-threshold", type=int, help="bpp9000 solution threshold (default: qubic/core's)")
+    work.add_argument("--epoch", type=int, default=1, help="epoch of the jobs (default 1)")
+    work.add_argument("--idle", action="store_true", help="start in the idle phase (all-zero seed)")
+    work.add_argument("--idle-schedule", metavar="WORK:IDLE", help="repeat WORK seconds of work, IDLE of idle")
+    work.add_argument("--job-interval", type=float, default=30.0, help="seconds between job pushes (default 30)")
+    work.add_argument("--share-interval", type=float, default=15.0, help="vardiff target seconds per share")
+    work.add_argument("--retarget", type=float, default=60.0, help="vardiff window in seconds (default 60)")
+    work.add_argument("--no-vardiff", action="store_true", help="no ShareThreshold (shares are solutions)")
+    work.add_argument("--verify-workers", type=int, help="verification workers (default: CPU count)")
+    work.add_argument("--verify-mode", choices=("thread", "process"), default="process",
+                      help="verify in separate processes (default: no GIL shared with the network loop) or threads")
+    work.add_argument("--verify-nice", type=int, default=10,
+                      help="nice increment of verification workers, so job pushes keep priority (default 10)")
+    logs = p.add_argument_group("logging")
+    logs.add_argument("--log-format", choices=("console", "json"), help="default: console on a terminal, else json")
+    logs.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=run_workserver)
+
+
+class _InputError(Exception):
+    pass
+
+
+def _configure_logging(fmt: str | None, level: str) -> None:
+    import structlog
+
+    if fmt is None:
+        fmt = "console" if sys.stderr.isatty() else "json"
+    renderer: Any = structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _tokens(args: argparse.Namespace) -> frozenset[str]:
+    tokens = set(args.token)
+    if args.token_file is not None:
+        try:
+            lines = args.token_file.read_text().splitlines()
+        except OSError as exc:
+            raise _InputError(f"cannot read --token-file {args.token_file}: {exc.strerror}") from None
+        tokens.update(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+    return frozenset(tokens)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from protocol.identity import IdentityError, normalize_identity
+    from protocol.server.config import IdleSchedule, ServerConfig
+    from protocol.server.tasks import TaskLoadError, default_tasks, demo_tasks, load_task_file, neuraxon_task
+
+    training = not args.no_training
+    try:
+        if args.task:
+            tasks = [load_task_file(path, threshold=args.threshold, training=training) for path in args.task]
+        elif args.demo:
+            tasks = demo_tasks(training=training) if args.threshold is None else \
+                demo_tasks(threshold=args.threshold, training=training)
+        else:
+            tasks = [neuraxon_task(t.payload, threshold=args.threshold, training=training) for t in default_tasks()]
+    except TaskLoadError as exc:
+        raise _InputError(str(exc)) from None
+    if args.bpp9000_task is not None:
+        tasks.append(_bpp9000_task(args))
+    elif args.bpp9000_seed is not None:
+        raise _InputError("--bpp9000-seed needs --bpp9000-task")
+    try:
+        identity = normalize_identity(args.identity) if args.identity else None
+        allow = frozenset(normalize_identity(w) for w in args.allow_wallet) if args.allow_wallet else None
+    except IdentityError as exc:
+        raise _InputError(f"invalid identity: {exc}") from None
+    schedule = None
+    if args.idle_schedule:
+        try:
+            work_s, idle_s = (float(x) for x in args.idle_schedule.split(":"))
+            schedule = IdleSchedule(work_s, idle_s)
+        except ValueError:
+            raise _InputError("--idle-schedule must be WORK:IDLE, two positive numbers of seconds") from None
+    db = None if args.db == ":memory:" else Path(args.db)
+    try:
+        return ServerConfig(
+            host=args.host, port=args.port, db_path=db, tasks=tuple(tasks), epoch=args.epoch, identity=identity,
+            access_tokens=_tokens(args), allow_wallets=not args.no_wallets, wallet_allowlist=allow,
+            admin_token=args.admin_token, tls_cert=args.tls_cert, tls_key=args.tls_key,
+            max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
+            verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
+            share_interval_seconds=args.share_interval, retarget_seconds=args.retarget, vardiff=not args.no_vardiff,
+            idle=args.idle, idle_schedule=schedule,
+            **({"verify_workers": args.verify_workers} if args.verify_workers is not None else {}),
+        )
+    except ValueError as exc:
+        raise _InputError(str(exc)) from None
+
+
+def _bpp9000_task(args: argparse.Namespace) -> Any:
+    from protocol.server.bpp9000 import bpp9000_task
+    from scoring.bpp9000 import TaskFileError
+
+    if args.bpp9000_seed is None:
+        raise _InputError("--bpp9000-task needs --bpp9000-seed (the mining seed, 64 hex digits)")
+    try:
+        data = args.bpp9000_task.read_bytes()
+    except OSError as exc:
+        raise _InputError(f"cannot read --bpp9000-task {args.bpp9000_task}: {exc.strerror}") from None
+    try:
+        return bpp9000_task(data, seed=args.bpp9000_seed, threshold=args.bpp9000_threshold)
+    except (TaskFileError, ValueError) as exc:
+        raise _InputError(f"--bpp9000-task {args.bpp9000_task}: {exc}") from None
+
+
+async def _serve(config: Any) -> int:
+    import asyncio
+    import gc
+    import signal
+
+    import structlog
+
+    from protocol.server.server import WorkServer
+
+    log = structlog.get_logger("workserver")
+    server = WorkServer(config)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("workserver.bind_failed", host=config.host, port=config.port, error=str(exc))
+        return 1
+    # Everything loaded so far (numba, numpy, the scorer) lives as long as the process: keep it out
+    # of the collector's generations, so a collection during a job push costs microseconds, not
+    # milliseconds.
+    gc.freeze()
+    # Verification threads hand the GIL back sooner, so the event loop is never held up long.
+    sys.setswitchinterval(0.001)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("workserver.listening", ws_url=server.ws_url, http_url=server.http_url,
+             db=str(config.db_path) if config.db_path else ":memory:")
+    print(f"workserver ready: {server.ws_url} {server.http_url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("workserver.stopping")
+        await server.close()
+    return 0
+
+
+def run_workserver(args: argparse.Namespace) -> int:
+    import asyncio
+
+    try:
+        config = _config(args)
+    except _InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    _configure_logging(args.log_format, args.log_level)
+    return asyncio.run(_serve(config))

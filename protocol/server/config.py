@@ -1,0 +1,133 @@
+"""Settings of the work server: one frozen dataclass, every knob documented with its unit."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from protocol.fields import Algo
+from protocol.server.tasks import TaskEntry
+
+if TYPE_CHECKING:
+    from protocol.server.verify import Verifier
+
+__all__ = ["IdleSchedule", "ServerConfig"]
+
+
+@dataclass(frozen=True)
+class IdleSchedule:
+    """A fixed work/idle cycle on the wall clock: ``work_seconds`` of work, then ``idle_seconds``
+    of idle (all-zero seed), repeating; cycles start at multiples of the period since the Unix epoch,
+    so every server with the same schedule agrees."""
+
+    work_seconds: float
+    idle_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.work_seconds <= 0 or self.idle_seconds <= 0:
+            raise ValueError("idle schedule: work and idle seconds must be positive")
+
+    def is_idle(self, now: float) -> bool:
+        """Whether the wall-clock time ``now`` (Unix seconds) falls in an idle phase."""
+        return now % (self.work_seconds + self.idle_seconds) >= self.work_seconds
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server needs; the defaults suit a small pool on one machine.
+
+    Authentication: a login with ``AccessToken`` must present one of ``access_tokens``; a login with
+    ``Wallet`` is accepted when ``allow_wallets`` (and, if ``wallet_allowlist`` is set, only for
+    those identities). Jobs are for ``identity`` (the pool's key) when set, else for the login's
+    wallet; token logins without a pool identity mine for :data:`~protocol.server.service.DEFAULT_POOL_IDENTITY`.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: SQLite ledger file; ``None`` keeps the ledger in memory (nothing survives a restart).
+    db_path: Path | None = None
+    #: Tasks to hand out (the first one is the default for new sessions); empty = the default task.
+    tasks: tuple[TaskEntry, ...] = ()
+    epoch: int = 1
+    identity: str | None = None
+    access_tokens: frozenset[str] = frozenset()
+    allow_wallets: bool = True
+    wallet_allowlist: frozenset[str] | None = None
+    #: Bearer token of ``POST /api/v1/admin/state`` and ``GET /api/v1/workers``; ``None`` disables admin.
+    admin_token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Largest client frame (WebSocket message or HTTP body) in bytes; larger gets FRAME_TOO_LARGE.
+    max_frame_bytes: int = 64 * 1024
+    #: Per-connection token bucket: sustained messages per second and burst size.
+    messages_per_second: float = 20.0
+    message_burst: int = 40
+    #: Consecutive malformed frames before the connection is closed (protocol.CLOSE_POLICY).
+    max_strikes: int = 16
+    #: Submissions queued or running in the verification pool before SERVER_BUSY.
+    max_pending_verifications: int = 256
+    #: Submissions one connection may have in verification at once before SERVER_BUSY.
+    max_inflight_per_session: int = 16
+    verify_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    #: ``thread``: a thread pool (numba releases the GIL); ``process``: separate processes.
+    verify_mode: Literal["thread", "process"] = "thread"
+    #: Nice increment of verification workers, so the network loop keeps priority (0 = off).
+    verify_nice: int = 10
+    #: Seconds between periodic job pushes (Pool Connect sends one about every 30 s).
+    job_interval_seconds: float = 30.0
+    #: Vardiff: target seconds between shares per worker, and the retarget window in seconds.
+    vardiff: bool = True
+    share_interval_seconds: float = 15.0
+    retarget_seconds: float = 60.0
+    #: Walks computed per task at start-up to learn its score distribution (vardiff); cached in the ledger.
+    calibration_walks: int = 64
+    idle: bool = False
+    idle_schedule: IdleSchedule | None = None
+    login_timeout_seconds: float = 30.0
+    #: Send the task inline as ``Task`` instead of ``TaskUrl`` + ``TaskHash`` (the miner downloads it
+    #: once; jobs stay small, which matters when a change is pushed to thousands of connections).
+    inline_task: bool = False
+    #: Send ``Parent.Network`` inline instead of ``NetworkUrl`` + ``NetworkHash``.
+    inline_parent: bool = False
+    #: Jobs remembered for submit checks; older ones answer STALE_JOB.
+    job_retention: int = 100_000
+    #: Pull-mode sessions (per account and worker) expire after this many idle seconds.
+    pull_session_ttl_seconds: float = 600.0
+    #: Replace the verifier of an algorithm (tests stub them); ``None`` = the built-in ones.
+    verifiers: Mapping[Algo, Verifier] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and a key")
+        if self.max_frame_bytes < 1024:
+            raise ValueError("max_frame_bytes must be at least 1024")
+        if self.messages_per_second <= 0 or self.message_burst < 1:
+            raise ValueError("rate limit must be positive")
+        if self.verify_workers < 1:
+            raise ValueError("verify_workers must be >= 1")
+        if self.verify_mode not in ("thread", "process"):
+            raise ValueError("verify_mode must be 'thread' or 'process'")
+        if not 0 <= self.epoch <= 0xFFFF:
+            raise ValueError("epoch must be 0..65535")
+        if self.job_interval_seconds <= 0 or self.share_interval_seconds <= 0 or self.retarget_seconds <= 0:
+            raise ValueError("intervals must be positive")
+        ids = [t.task_id for t in self.tasks]
+        if len(set(ids)) != len(ids):
+            raise ValueError("task ids must be distinct")
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        """A modified copy (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server listens with TLS."""
+        return self.tls_cert is not None
+
+    def with_tasks(self, tasks: Sequence[TaskEntry]) -> ServerConfig:
+        """A copy serving ``tasks``."""
+        return self.replace(tasks=tuple(tasks))

@@ -1,0 +1,232 @@
+"""Jobs: per-task work state, sessions, and the book of issued jobs that submit checks consult.
+
+A job's *work* is ``(epoch, task, parent, idle)`` (:data:`WorkKey`). The server validates one
+:class:`~protocol.messages.StratumJob` template per work and reissues it per worker (new ``JobId``,
+the worker's ``Identity``, ``NoncePrefix`` and ``ShareThreshold``) — cheap enough to push to
+thousands of connections at once. A submit is *stale* when its job's work is no longer the task's
+current work (the parent improved, the epoch changed, idle began); a job whose share bar was
+re-targeted keeps its work and stays valid.
+
+Job ids are ``<run>.<sequence>`` with a random run id per server start, so a job from before a
+restart, or one already dropped from the book, is recognised as stale rather than unknown.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from Crypto.Hash import KangarooTwelve
+
+from protocol.codec import JobTemplate
+from protocol.errors import ErrorCode
+from protocol.fields import Algo
+from protocol.messages import JobParent, Message, StratumJob
+from protocol.server.ledger import ProgressRow
+from protocol.server.tasks import TaskEntry
+from protocol.server.vardiff import ScoreDistribution, ShareDifficulty
+from protocol.server.verify import Verifier
+
+__all__ = ["IssuedJob", "JobBook", "ParentNetwork", "Session", "TaskState", "WorkKey"]
+
+#: ``(epoch, task_id, parent network id or "", idle)``.
+WorkKey = tuple[int, str, str, bool]
+
+_JOB_ID = re.compile(r"([0-9a-f]{6})\.([0-9a-f]{1,15})")
+
+
+@dataclass(frozen=True)
+class ParentNetwork:
+    """A task's best accepted network, as handed out for cumulative training."""
+
+    network_id: str
+    score: int
+    network: dict[str, Any]
+    body: bytes
+
+
+class TaskState:
+    """A task as served right now: entry, verifier, current parent, score distribution, history."""
+
+    def __init__(self, entry: TaskEntry, verifier: Verifier) -> None:
+        self.entry = entry
+        self.verifier = verifier
+        self.parent: ParentNetwork | None = None
+        self.distribution: ScoreDistribution | None = None
+        self.history: list[ProgressRow] = []
+        self.solutions = 0
+        self.shares = 0
+
+    @property
+    def task_id(self) -> str:
+        """The wire ``TaskId``."""
+        return self.entry.task_id
+
+    @property
+    def algo(self) -> Algo:
+        """The task's algorithm."""
+        return self.entry.algo
+
+    def better(self, a: int, b: int) -> bool:
+        """Whether score ``a`` strictly beats ``b`` in the algorithm's direction."""
+        return a > b if self.algo.higher_is_better else a < b
+
+    def work_key(self, epoch: int, idle: bool) -> WorkKey:
+        """The current work of this task."""
+        parent = self.parent.network_id if self.parent is not None and self.entry.training else ""
+        return (epoch, self.task_id, parent, idle)
+
+    def job_parent(self, *, inline: bool) -> JobParent | None:
+        """The ``Parent`` field for new jobs (``None`` before the first solution or without training)."""
+        if self.parent is None or not self.entry.training:
+            return None
+        p = self.parent
+        if inline:
+            return JobParent(parent_id=p.network_id, score=p.score, network=p.network)
+        return JobParent(parent_id=p.network_id, score=p.score, network_hash=p.network_id,
+                         network_url=f"/api/v1/tasks/{self.task_id}/networks/{p.network_id}")
+
+    def template(self, key: WorkKey, identity: str, *, inline_task: bool, inline_parent: bool) -> StratumJob:
+        """A validated job for ``key`` and ``identity``; per-worker fields are filled by reissue."""
+        epoch, task_id, _, idle = key
+        if idle:
+            return StratumJob.idle(job_id="template", epoch=epoch, identity=identity, algo=self.algo)
+        entry = self.entry
+        seed = bytes.fromhex(entry.seed) if entry.seed else bytes(KangarooTwelve.new(data=repr(key).encode()).read(32))
+        inline = entry.inline if inline_task else None
+        return StratumJob(
+            job_id="template",
+            epoch=epoch,
+            algo=self.algo,
+            random_seed=(seed if any(seed) else b"\x01" * 32).hex(),
+            identity=identity,
+            task_id=task_id,
+            task=inline,
+            task_url=None if inline is not None else entry.url,
+            task_hash=None if inline is not None else entry.task_hash,
+            threshold=entry.threshold,
+            parent=self.job_parent(inline=inline_parent),
+            nonce_prefix="",
+        )
+
+
+@dataclass(eq=False)
+class Session:
+    """One logged-in miner: a WebSocket connection, or a pull-mode (account, worker) over HTTP.
+
+    ``deliver`` (WebSocket only) queues a message (or its encoded text) for the connection, in order,
+    without waiting;
+    ``disconnect`` asks the connection to send an error ack with that code and close.
+    """
+
+    id: int
+    kind: Literal["ws", "pull"]
+    account: str
+    worker: str
+    identity: str
+    threads: int
+    prefix: str
+    task: TaskState
+    deliver: Callable[[Message | str], None] | None = None
+    disconnect: Callable[[ErrorCode, str], None] | None = None
+    difficulty: ShareDifficulty | None = None
+    issued: IssuedJob | None = None
+    inflight: int = 0
+    rejected: int = 0
+    reported_rate: float | None = None
+    last_seen: float = field(default_factory=time.monotonic)
+
+    @property
+    def worker_key(self) -> tuple[str, str]:
+        """``(account, worker)``: who owns this session's jobs (a reconnect keeps them)."""
+        return (self.account, self.worker)
+
+
+class IssuedJob:
+    """A job as issued to one worker: its template and per-worker fields. The
+    :class:`~protocol.messages.StratumJob` object is built only when needed (a submit, a pull);
+    pushes use :meth:`frame`, which is much cheaper."""
+
+    __slots__ = ("_job", "identity", "issued_at", "job_id", "nonce_prefix", "share_threshold", "template",
+                 "work", "worker_key")
+
+    def __init__(self, template: JobTemplate, job_id: str, nonce_prefix: str, share_threshold: int | None,
+                 identity: str, worker_key: tuple[str, str], work: WorkKey) -> None:
+        self.template = template
+        self.job_id = job_id
+        self.nonce_prefix = nonce_prefix
+        self.share_threshold = share_threshold
+        self.identity = identity
+        self.worker_key = worker_key
+        self.work = work
+        self.issued_at = time.time()
+        self._job: StratumJob | None = None
+
+    @property
+    def job(self) -> StratumJob:
+        """The job as a message model."""
+        if self._job is None:
+            self._job = self.template.issue(job_id=self.job_id, nonce_prefix=self.nonce_prefix,
+                                            share_threshold=self.share_threshold, identity=self.identity)
+        return self._job
+
+    def frame(self) -> str:
+        """The job's canonical wire text (``encode(self.job)``)."""
+        return self.template.frame(job_id=self.job_id, nonce_prefix=self.nonce_prefix,
+                                   share_threshold=self.share_threshold, identity=self.identity)
+
+
+class JobBook:
+    """Issued jobs by id (bounded, oldest dropped first) and the per-work templates."""
+
+    def __init__(self, retention: int = 100_000) -> None:
+        self.run_id = secrets.token_hex(3)
+        self.retention = retention
+        self._seq = 0
+        self._jobs: OrderedDict[str, IssuedJob] = OrderedDict()
+        self._templates: dict[WorkKey, JobTemplate] = {}
+        self._dropped_below = 1  # every sequence number below this was dropped
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def template(self, task: TaskState, key: WorkKey, identity: str, *, inline_task: bool,
+                 inline_parent: bool) -> JobTemplate:
+        """The cached template of ``key``, built (for ``identity``) on first use; :meth:`issue` sets
+        each worker's identity."""
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) > 1024:
+                self._templates.clear()
+            job = task.template(key, identity, inline_task=inline_task, inline_parent=inline_parent)
+            template = self._templates[key] = JobTemplate(job)
+        return template
+
+    def issue(self, template: JobTemplate, session: Session, key: WorkKey, share_threshold: int | None) -> IssuedJob:
+        """A new job for ``session`` from ``template``, recorded in the book."""
+        self._seq += 1
+        job_id = f"{self.run_id}.{self._seq:x}"
+        prefix = "" if template.job.is_idle else session.prefix
+        issued = IssuedJob(template, job_id, prefix, share_threshold, session.identity, session.worker_key, key)
+        self._jobs[job_id] = issued
+        while len(self._jobs) > self.retention:
+            old_id, _ = self._jobs.popitem(last=False)
+            self._dropped_below = max(self._dropped_below, int(old_id.split(".")[1], 16) + 1)
+        return issued
+
+    def get(self, job_id: str) -> IssuedJob | None:
+        """The job issued as ``job_id``, or ``None``."""
+        return self._jobs.get(job_id)
+
+    def retired(self, job_id: str) -> bool:
+        """Whether ``job_id`` looks like one of ours that is gone: from an earlier run, or dropped."""
+        match = _JOB_ID.fullmatch(job_id)
+        if match is None:
+            return False
+        run, seq = match.group(1), int(match.group(2), 16)
+        return run != self.run_id or seq < self._dropped_below

@@ -1,0 +1,382 @@
+"""The work server's ledger: SQLite in WAL mode, every accepted submission committed before its ack.
+
+What it keeps:
+
+* ``accepted`` — every accepted solution and share: task, identity, nonce, score, job, worker. The
+  unique key ``(identity, task_id, nonce)`` is the duplicate rule.
+* ``networks`` / ``best`` / ``best_history`` — per task, each network that became the best accepted
+  one (the canonical JSON bytes served to miners as the next jobs' parent) and when.
+* ``workers`` — per (account, worker): solutions, shares, score mismatches (claims that did not
+  survive recomputation; other rejections are cheap to provoke and only counted in memory).
+* ``calibration`` — each task's sampled score distribution (vardiff), so a restart skips it.
+* ``meta`` — schema version and the nonce-prefix allocator.
+
+:class:`Ledger` is synchronous and owns one connection; :class:`AsyncLedger` runs it on one
+dedicated thread so the event loop never blocks on disk. ``synchronous=FULL``: a commit is on disk
+before the call returns, so an ack sent after it survives ``kill -9`` (and power loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = [
+    "AcceptedRecord",
+    "AsyncLedger",
+    "BestNetwork",
+    "DuplicateSubmissionError",
+    "Ledger",
+    "LedgerState",
+    "ProgressRow",
+    "WorkerRow",
+]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accepted (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('solution', 'share')),
+    task_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    threshold INTEGER NOT NULL,
+    share_threshold INTEGER,
+    parent_id TEXT,
+    account TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    network_id TEXT,
+    at REAL NOT NULL,
+    UNIQUE (identity, task_id, nonce)
+);
+CREATE INDEX IF NOT EXISTS accepted_by_task ON accepted (task_id, kind);
+CREATE TABLE IF NOT EXISTS networks (
+    network_id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    accepted_id INTEGER NOT NULL REFERENCES accepted (id),
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS best (
+    task_id TEXT PRIMARY KEY,
+    network_id TEXT NOT NULL REFERENCES networks (network_id),
+    score INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS best_history (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    network_id TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    accepted_id INTEGER NOT NULL REFERENCES accepted (id),
+    identity TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS best_history_by_task ON best_history (task_id, id);
+CREATE TABLE IF NOT EXISTS workers (
+    account TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    solutions INTEGER NOT NULL DEFAULT 0,
+    shares INTEGER NOT NULL DEFAULT 0,
+    mismatches INTEGER NOT NULL DEFAULT 0,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    PRIMARY KEY (account, worker)
+);
+CREATE TABLE IF NOT EXISTS calibration (
+    task_id TEXT PRIMARY KEY,
+    scores TEXT NOT NULL,
+    seconds_per_walk REAL NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+T = TypeVar("T")
+
+
+class DuplicateSubmissionError(Exception):
+    """The ``(identity, task_id, nonce)`` is already in the ledger."""
+
+
+@dataclass(frozen=True)
+class AcceptedRecord:
+    """One accepted submission as the ledger stores it (``kind`` is ``solution`` or ``share``)."""
+
+    kind: str
+    task_id: str
+    identity: str
+    nonce: str
+    score: int
+    job_id: str
+    epoch: int
+    threshold: int
+    share_threshold: int | None
+    parent_id: str | None
+    account: str
+    worker: str
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class BestNetwork:
+    """A task's best accepted network: its id (K12 of ``body``), score and canonical JSON bytes."""
+
+    task_id: str
+    network_id: str
+    score: int
+    body: bytes
+    at: float
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    """One step of a task's best score over time."""
+
+    at: float
+    score: int
+    network_id: str
+    accepted_id: int
+    identity: str
+    worker: str
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """Per-worker counters."""
+
+    account: str
+    worker: str
+    solutions: int
+    shares: int
+    mismatches: int
+    first_seen: float
+    last_seen: float
+
+
+@dataclass
+class LedgerState:
+    """What a starting server reloads: per task its best network, best-score history, counts and
+    calibration; the next free nonce prefix."""
+
+    best: dict[str, BestNetwork] = field(default_factory=dict)
+    history: dict[str, list[ProgressRow]] = field(default_factory=dict)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # task -> (solutions, shares)
+    calibration: dict[str, tuple[list[int], float]] = field(default_factory=dict)
+
+
+class Ledger:
+    """Synchronous ledger on one SQLite connection; use it from one thread (see :class:`AsyncLedger`)."""
+
+    def __init__(self, path: Path | str | None) -> None:
+        self.path = None if path is None else Path(path)
+        target = ":memory:" if self.path is None else str(self.path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        if self.path is not None:
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        with self._tx():
+            # executescript() would commit on its own; run the statements inside this transaction.
+            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                self._db.execute(statement)
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise RuntimeError(f"ledger {target}: schema version {row[0]}, this server needs {SCHEMA_VERSION}")
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        """Close the connection (a WAL checkpoint happens on the last close)."""
+        self._db.close()
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def record_accepted(self, rec: AcceptedRecord, *, network: bytes | None = None, network_id: str | None = None,
+                        higher_is_better: bool = True) -> tuple[int, bool]:
+        """Store an accepted submission (and its network when it is a solution) in one transaction.
+
+        Returns ``(accepted_id, new_best)``: ``new_best`` when ``network`` beat the task's best and
+        became it. Raises :class:`DuplicateSubmissionError` if the (identity, task, nonce) is already in.
+        """
+        with self._tx():
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO accepted (kind, task_id, identity, nonce, score, job_id, epoch, threshold,"
+                    " share_threshold, parent_id, account, worker, network_id, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (rec.kind, rec.task_id, rec.identity, rec.nonce, rec.score, rec.job_id, rec.epoch, rec.threshold,
+                     rec.share_threshold, rec.parent_id, rec.account, rec.worker, network_id, rec.at),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateSubmissionError(f"{rec.identity[:8]}.../{rec.task_id[:8]}.../{rec.nonce}") from None
+            accepted_id = int(cur.lastrowid or 0)
+            column = "solutions" if rec.kind == "solution" else "shares"
+            self._db.execute(
+                f"INSERT INTO workers (account, worker, {column}, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
+                f" ON CONFLICT (account, worker) DO UPDATE SET {column} = {column} + 1, last_seen = excluded.last_seen",
+                (rec.account, rec.worker, rec.at, rec.at),
+            )
+            new_best = False
+            if network is not None and network_id is not None:
+                row = self._db.execute("SELECT score FROM best WHERE task_id = ?", (rec.task_id,)).fetchone()
+                better = row is None or (rec.score > row[0] if higher_is_better else rec.score < row[0])
+                if better:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO networks VALUES (?, ?, ?, ?, ?, ?)",
+                        (network_id, rec.task_id, rec.score, network, accepted_id, rec.at),
+                    )
+                    self._db.execute(
+                        "INSERT INTO best VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
+                        " network_id = excluded.network_id, score = excluded.score, at = excluded.at",
+                        (rec.task_id, network_id, rec.score, rec.at),
+                    )
+                    self._db.execute(
+                        "INSERT INTO best_history (task_id, network_id, score, accepted_id, identity, worker, at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (rec.task_id, network_id, rec.score, accepted_id, rec.identity, rec.worker, rec.at),
+                    )
+                    new_best = True
+            return accepted_id, new_best
+
+    def count_mismatch(self, account: str, worker: str, *, at: float | None = None) -> None:
+        """Count one score mismatch of a worker (a claimed score the recomputation did not confirm)."""
+        now = time.time() if at is None else at
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO workers (account, worker, mismatches, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
+                " ON CONFLICT (account, worker) DO UPDATE SET mismatches = mismatches + 1,"
+                " last_seen = excluded.last_seen",
+                (account, worker, now, now),
+            )
+
+    def allocate_prefixes(self, count: int) -> int:
+        """Reserve ``count`` consecutive nonce-prefix numbers; returns the first. Never hands out a
+        number twice, across restarts (the reservation is committed before it is used)."""
+        with self._tx():
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'next_prefix'").fetchone()
+            start = int(row[0]) if row else 1
+            self._db.execute(
+                "INSERT INTO meta VALUES ('next_prefix', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(start + count),),
+            )
+            return start
+
+    def save_calibration(self, task_id: str, scores: list[int], seconds_per_walk: float) -> None:
+        """Store a task's sampled scores (vardiff calibration)."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO calibration VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
+                " scores = excluded.scores, seconds_per_walk = excluded.seconds_per_walk, at = excluded.at",
+                (task_id, json.dumps(scores), seconds_per_walk, time.time()),
+            )
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def is_duplicate(self, identity: str, task_id: str, nonce: str) -> bool:
+        """Whether this (identity, task, nonce) was already accepted."""
+        row = self._db.execute(
+            "SELECT 1 FROM accepted WHERE identity = ? AND task_id = ? AND nonce = ?", (identity, task_id, nonce)
+        ).fetchone()
+        return row is not None
+
+    def network(self, network_id: str) -> bytes | None:
+        """The canonical JSON of a stored network, or ``None``."""
+        row = self._db.execute("SELECT body FROM networks WHERE network_id = ?", (network_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def load_state(self) -> LedgerState:
+        """Everything a starting server needs (see :class:`LedgerState`)."""
+        state = LedgerState()
+        for task_id, network_id, score, at, body in self._db.execute(
+            "SELECT b.task_id, b.network_id, b.score, b.at, n.body FROM best b JOIN networks n USING (network_id)"
+        ):
+            state.best[task_id] = BestNetwork(task_id, network_id, score, bytes(body), at)
+        for task_id, at, score, network_id, accepted_id, identity, worker in self._db.execute(
+            "SELECT task_id, at, score, network_id, accepted_id, identity, worker FROM best_history ORDER BY id"
+        ):
+            state.history.setdefault(task_id, []).append(
+                ProgressRow(at, score, network_id, accepted_id, identity, worker))
+        for task_id, solutions, shares in self._db.execute(
+            "SELECT task_id, SUM(kind = 'solution'), SUM(kind = 'share') FROM accepted GROUP BY task_id"
+        ):
+            state.counts[task_id] = (int(solutions or 0), int(shares or 0))
+        for task_id, scores, spw in self._db.execute("SELECT task_id, scores, seconds_per_walk FROM calibration"):
+            state.calibration[task_id] = ([int(s) for s in json.loads(scores)], float(spw))
+        return state
+
+    def accepted(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every accepted row (optionally of one kind), oldest first, as dicts."""
+        query = "SELECT * FROM accepted" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+        cur = self._db.execute(query, (kind,) if kind else ())
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def workers(self) -> list[WorkerRow]:
+        """Per-worker counters, by account then worker."""
+        return [WorkerRow(*row) for row in self._db.execute(
+            "SELECT account, worker, solutions, shares, mismatches, first_seen, last_seen"
+            " FROM workers ORDER BY account, worker")]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+class AsyncLedger:
+    """A :class:`Ledger` driven from the event loop: every call runs on one dedicated thread, in order."""
+
+    def __init__(self, path: Path | str | None) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._ledger: Ledger | None = None
+
+    async def open(self) -> LedgerState:
+        """Open (creating if needed) and load the state."""
+        self._ledger = await self._run(lambda: Ledger(self._path))
+        return await self.call(Ledger.load_state)
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``method(ledger, *args, **kwargs)`` on the ledger thread, e.g. ``call(Ledger.network, nid)``."""
+        ledger = self._ledger
+        if ledger is None:
+            raise RuntimeError("ledger is not open")
+        return await self._run(lambda: method(ledger, *args, **kwargs))
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread."""
+        if self._ledger is not None:
+            ledger, self._ledger = self._ledger, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, ledger.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,522 @@
+"""The work server's logic, independent of transport: logins, jobs, submissions, pushes, training.
+
+:class:`WorkService` is driven by the aiohttp layer (:mod:`protocol.server.app`) for both the
+WebSocket and the HTTP pull mode. Everything here runs on the event loop and never blocks: scores
+are recomputed in the :class:`~protocol.server.verify.VerificationPool`, ledger writes run on the
+ledger's own thread, and an accepted submission is committed before its ack is returned.
+
+Submission checks, in order (each with its own code): job known to this worker (``UNKNOWN_JOB``;
+``STALE_JOB`` for an expired job or one from before a restart), epoch (``WRONG_EPOCH``), not idle
+(``STALE_JOB``), not already accepted (``DUPLICATE`` — before staleness, so a miner that lost an ack
+learns its result is recorded), still the current work (``STALE_JOB``), nonce inside the worker's
+prefix (``NONCE_OUT_OF_RANGE``) and canonical (``INVALID_NONCE``), claimed score worth anything
+(``PARENT_NOT_BEATEN`` / ``BELOW_THRESHOLD``), capacity (``SERVER_BUSY``), not in verification
+already (``DUPLICATE``), then the recomputation (``SCORE_MISMATCH``) and the ledger commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import itertools
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+from Crypto.Hash import KangarooTwelve
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.identity import identity_from_public_key
+from protocol.messages import Message, StratumAck, StratumJob, StratumLogin, StratumStats, StratumSubmit
+from protocol.server.config import ServerConfig
+from protocol.server.jobs import IssuedJob, JobBook, ParentNetwork, Session, TaskState
+from protocol.server.ledger import AcceptedRecord, AsyncLedger, DuplicateSubmissionError, Ledger, ProgressRow
+from protocol.server.metrics import ServerMetrics
+from protocol.server.tasks import default_tasks, k12_hex
+from protocol.server.vardiff import ScoreDistribution, ShareDifficulty
+from protocol.server.verify import (
+    PoolBusyError,
+    VerificationError,
+    VerificationPool,
+    VerifyRequest,
+    calibration_requests,
+    verifier_table,
+)
+
+__all__ = ["DEFAULT_POOL_IDENTITY", "SubmitResult", "WorkService"]
+
+log = structlog.get_logger("workserver")
+
+#: Identity that token logins mine for when the server has no ``identity`` configured.
+DEFAULT_POOL_IDENTITY = identity_from_public_key(
+    bytes(KangarooTwelve.new(data=b"neuraxon-miner reference work server").read(32)))
+
+#: Nonce prefixes are reserved from the ledger in blocks of this many (one commit per block).
+PREFIX_BLOCK = 256
+#: Bytes of a server-assigned ``NoncePrefix``.
+PREFIX_BYTES = 4
+#: Sessions a broadcast serves before letting the connection writers run.
+BROADCAST_SLICE = 32
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The ack of a submission and what follows it: ``improved`` names the task whose best network
+    (and so its jobs' parent) just changed."""
+
+    ack: StratumAck
+    improved: TaskState | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the submission was accepted (solution or share)."""
+        return self.ack.success
+
+
+class WorkService:
+    """State and rules of one work server. ``await start()`` before use, ``await close()`` after."""
+
+    def __init__(self, config: ServerConfig, *, metrics: ServerMetrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics if metrics is not None else ServerMetrics()
+        self.ledger = AsyncLedger(config.db_path)
+        verifiers = verifier_table(config.verifiers)
+        self.tasks: dict[str, TaskState] = {}
+        for entry in config.tasks or tuple(default_tasks()):
+            if entry.algo not in verifiers:
+                raise ValueError(f"no verifier for algorithm {entry.algo.label} (task {entry.task_id})")
+            self.tasks[entry.task_id] = TaskState(entry, verifiers[entry.algo])
+        self._task_order = list(self.tasks.values())
+        self.jobs = JobBook(config.job_retention)
+        self.pool: VerificationPool | None = None
+        self.sessions: dict[int, Session] = {}
+        self.pull_sessions: OrderedDict[tuple[str, str], Session] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._epoch = config.epoch
+        self._idle_toggle = config.idle
+        self._last_idle: bool | None = None
+        self._inflight: set[tuple[str, str, str]] = set()
+        self._prefix_next = 0
+        self._prefix_end = 0
+        self._prefix_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+        self.started_at = time.monotonic()
+        self.closing = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the ledger, restore each task's best network and history, start the pool and timers."""
+        state = await self.ledger.open()
+        for task_id, task in self.tasks.items():
+            best = state.best.get(task_id)
+            if best is not None:
+                task.parent = ParentNetwork(best.network_id, best.score, json.loads(best.body), best.body)
+                self.metrics.best_score.labels(task=task_id[:16]).set(best.score)
+            task.history = list(state.history.get(task_id, []))
+            task.solutions, task.shares = state.counts.get(task_id, (0, 0))
+            if task_id in state.calibration:
+                scores, spw = state.calibration[task_id]
+                task.distribution = ScoreDistribution.from_samples(
+                    scores, higher_is_better=task.algo.higher_is_better, seconds_per_walk=spw)
+        cfg = self.config
+        self.pool = VerificationPool(cfg.verify_workers, mode=cfg.verify_mode,
+                                     max_pending=cfg.max_pending_verifications, nice=cfg.verify_nice)
+        pool = self.pool
+        self.metrics.bind(connections=lambda: len(self.sessions), pull_sessions=lambda: len(self.pull_sessions),
+                          pending=lambda: pool.pending, idle=lambda: float(self.idle), epoch=lambda: self._epoch)
+        self._last_idle = self.idle
+        if cfg.vardiff and cfg.calibration_walks > 0:
+            for task in self._task_order:
+                if task.distribution is None:
+                    self._spawn(self._calibrate(task))
+        self._spawn(self._periodic())
+        log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
+                 restored_best={t.task_id[:16]: t.parent.score for t in self._task_order if t.parent})
+
+    async def close(self) -> None:
+        """Tell every connection the server is stopping, let running submissions finish, close all."""
+        if self.closing:
+            return
+        self.closing = True
+        for task in list(self._background):
+            task.cancel()
+        for session in list(self.sessions.values()):
+            if session.disconnect is not None:
+                session.disconnect(ErrorCode.SHUTTING_DOWN, "the work server is stopping; reconnect later")
+        deadline = time.monotonic() + 10.0
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self.pool is not None:
+            self.pool.close()
+        await self.ledger.close()
+        log.info("workserver.stopped")
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of new jobs."""
+        return self._epoch
+
+    @property
+    def idle(self) -> bool:
+        """Whether new jobs are idle (admin toggle or the configured schedule)."""
+        schedule = self.config.idle_schedule
+        return self._idle_toggle or (schedule is not None and schedule.is_idle(time.time()))
+
+    def set_idle(self, idle: bool) -> None:
+        """Switch idle on or off; every session gets a new job if the state changed."""
+        self._idle_toggle = idle
+        self._check_idle()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Move to another epoch: every earlier job becomes stale, every session gets a new job."""
+        if not 0 <= epoch <= 0xFFFF:
+            raise ValueError("epoch must be 0..65535")
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self.broadcast("change")
+
+    def _check_idle(self) -> None:
+        idle = self.idle
+        if idle != self._last_idle:
+            self._last_idle = idle
+            log.info("workserver.idle", idle=idle)
+            self.broadcast("change")
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    def authenticate(self, login: StratumLogin) -> tuple[str, str]:
+        """``(account, job identity)`` for a login; ``ProtocolError(UNAUTHORIZED)`` if refused."""
+        cfg = self.config
+        if login.access_token is not None:
+            token = login.access_token
+            if not any(hmac.compare_digest(token.encode(), known.encode()) for known in cfg.access_tokens):
+                self.metrics.logins.labels(result="unauthorized").inc()
+                raise ProtocolError(ErrorCode.UNAUTHORIZED, "unknown access token", field="AccessToken")
+            return "token:" + k12_hex(token.encode())[:16], cfg.identity or DEFAULT_POOL_IDENTITY
+        wallet = login.wallet or ""
+        if not cfg.allow_wallets:
+            self.metrics.logins.labels(result="unauthorized").inc()
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "this server does not accept wallet logins; "
+                                "log in with an AccessToken", field="Wallet")
+        if cfg.wallet_allowlist is not None and wallet not in cfg.wallet_allowlist:
+            self.metrics.logins.labels(result="unauthorized").inc()
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "wallet is not registered on this server", field="Wallet")
+        return wallet, cfg.identity or wallet
+
+    async def _allocate_prefix(self) -> str:
+        async with self._prefix_lock:
+            if self._prefix_next >= self._prefix_end:
+                start = await self.ledger.call(Ledger.allocate_prefixes, PREFIX_BLOCK)
+                self._prefix_next, self._prefix_end = start, start + PREFIX_BLOCK
+            number = self._prefix_next
+            self._prefix_next += 1
+        return (number % (1 << (8 * PREFIX_BYTES))).to_bytes(PREFIX_BYTES, "big").hex()
+
+    async def open_session(self, login: StratumLogin, kind: Literal["ws", "pull"], *,
+                           deliver: Callable[[Message | str], None] | None = None,
+                           disconnect: Callable[[ErrorCode, str], None] | None = None) -> Session:
+        """Authenticate and create a session (raises ``ProtocolError(UNAUTHORIZED)``)."""
+        account, identity = self.authenticate(login)
+        prefix = await self._allocate_prefix()
+        sid = next(self._ids)
+        task = self._task_order[sid % len(self._task_order)]
+        session = Session(sid, kind, account, login.worker, identity, login.threads, prefix, task,
+                          deliver=deliver, disconnect=disconnect)
+        self._attach_difficulty(session)
+        if kind == "ws":
+            self.sessions[sid] = session
+        self.metrics.logins.labels(result="ok").inc()
+        log.info("workserver.login", session=sid, kind=kind, account=account[:20], worker=login.worker,
+                 threads=login.threads, prefix=prefix)
+        return session
+
+    def close_session(self, session: Session) -> None:
+        """Forget a WebSocket session (its jobs stay valid for the same worker until the work changes)."""
+        if self.sessions.pop(session.id, None) is not None:
+            log.info("workserver.disconnect", session=session.id, worker=session.worker)
+
+    async def pull_session(self, login: StratumLogin) -> Session:
+        """The pull-mode session of (account, worker), created on first use; refreshed on every call."""
+        account, identity = self.authenticate(login)
+        key = (account, login.worker)
+        session = self.pull_sessions.get(key)
+        if session is None or session.identity != identity:
+            session = await self.open_session(login, "pull")
+            self.pull_sessions[key] = session
+        session.last_seen = time.monotonic()
+        self.pull_sessions.move_to_end(key)
+        return session
+
+    def _attach_difficulty(self, session: Session) -> None:
+        dist = session.task.distribution
+        if self.config.vardiff and dist is not None and session.difficulty is None:
+            session.difficulty = ShareDifficulty(
+                dist, target_interval=self.config.share_interval_seconds,
+                retarget_seconds=self.config.retarget_seconds, threads=session.threads, now=time.monotonic())
+
+    def record_stats(self, session: Session, stats: StratumStats) -> None:
+        """Remember a miner's reported speed (shown in ``/api/v1/workers``; vardiff trusts only shares)."""
+        session.reported_rate = stats.it_per_sec
+        session.last_seen = time.monotonic()
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _share_threshold(self, session: Session) -> int | None:
+        task = session.task
+        if session.difficulty is None or (task.parent is not None and task.entry.training):
+            return None  # a parented job: every accepted submission improves the parent, i.e. is a solution
+        return session.difficulty.share_threshold(task.entry.threshold)
+
+    def current_job(self, session: Session) -> IssuedJob:
+        """The session's job for the current work and share bar (a new one only if either changed)."""
+        task = session.task
+        idle = self.idle
+        key = task.work_key(self._epoch, idle)
+        share = None if idle else self._share_threshold(session)
+        issued = session.issued
+        if issued is not None and issued.work == key and issued.share_threshold == share:
+            return issued
+        template = self.jobs.template(task, key, session.identity, inline_task=self.config.inline_task,
+                                      inline_parent=self.config.inline_parent)
+        issued = session.issued = self.jobs.issue(template, session, key, share)
+        return issued
+
+    def send_job(self, session: Session, reason: str) -> IssuedJob:
+        """Push the session's current job over its connection (WebSocket sessions)."""
+        issued = self.current_job(session)
+        if session.deliver is not None:
+            session.deliver(issued.frame())
+            self.metrics.jobs_sent.labels(reason=reason).inc()
+        return issued
+
+    def broadcast(self, reason: str, task: TaskState | None = None) -> None:
+        """Send the current job to every WebSocket session (of ``task``, when given), in the background."""
+        self._spawn(self._broadcast(reason, task))
+
+    async def _broadcast(self, reason: str, task: TaskState | None) -> None:
+        # In slices, yielding in between: connection writers start sending the first jobs while the
+        # rest are still being built, so the miners' receipt overlaps the server's work.
+        started = time.perf_counter()
+        sessions = [s for s in self.sessions.values() if (task is None or s.task is task) and s.deliver is not None]
+        for i, session in enumerate(sessions):
+            if i % BROADCAST_SLICE == BROADCAST_SLICE - 1:
+                await asyncio.sleep(0)
+            if session.deliver is not None and session.id in self.sessions:
+                session.deliver(self.current_job(session).frame())
+        self.metrics.jobs_sent.labels(reason=reason).inc(len(sessions))
+        self.metrics.broadcast_seconds.observe(time.perf_counter() - started)
+
+    # -- submissions ------------------------------------------------------------------------------
+
+    def _reject(self, code: ErrorCode, message: str, submit: StratumSubmit, field: str | None = None) -> SubmitResult:
+        self.metrics.submits.labels(verdict=code.name.lower()).inc()
+        return SubmitResult(StratumAck.rejected(code, message, submit=submit, field=field))
+
+    async def submit(self, session: Session, submit: StratumSubmit) -> SubmitResult:
+        """Check, verify and record one submission; the ack is ready to send when this returns."""
+        started = time.perf_counter()
+        session.last_seen = time.monotonic()
+        try:
+            result = await self._submit(session, submit)
+        except RuntimeError:
+            if not self.closing:
+                raise
+            return self._reject(ErrorCode.SHUTTING_DOWN, "the work server is stopping", submit)
+        self.metrics.submit_seconds.observe(time.perf_counter() - started)
+        if not result.accepted and result.ack.code == ErrorCode.SCORE_MISMATCH:
+            await self.ledger.call(Ledger.count_mismatch, session.account, session.worker)
+        elif not result.accepted:
+            session.rejected += 1
+        return result
+
+    async def _submit(self, session: Session, submit: StratumSubmit) -> SubmitResult:  # noqa: PLR0911 - one return per check
+        if self.closing:
+            return self._reject(ErrorCode.SHUTTING_DOWN, "the work server is stopping", submit)
+        issued = self.jobs.get(submit.job_id)
+        if issued is None:
+            if self.jobs.retired(submit.job_id):
+                return self._reject(ErrorCode.STALE_JOB, "job expired or from before a server restart; "
+                                    "work on the newest job", submit, "JobId")
+            return self._reject(ErrorCode.UNKNOWN_JOB, "no such job", submit, "JobId")
+        if issued.worker_key != session.worker_key:
+            return self._reject(ErrorCode.UNKNOWN_JOB, "this job was not issued to this worker", submit, "JobId")
+        job = issued.job
+        if submit.epoch != job.epoch:
+            return self._reject(ErrorCode.WRONG_EPOCH, f"job {job.job_id} is for epoch {job.epoch}, "
+                                f"not {submit.epoch}", submit, "Epoch")
+        task = self.tasks.get(job.task_id)
+        if job.is_idle or task is None:
+            return self._reject(ErrorCode.STALE_JOB, "idle job: there is nothing to submit", submit, "JobId")
+        # Before the staleness check: a resubmission of an accepted result (e.g. a miner that lost
+        # the ack) learns that it is safely recorded.
+        if await self.ledger.call(Ledger.is_duplicate, job.identity, job.task_id, submit.nonce):
+            return self._reject(ErrorCode.DUPLICATE, "this nonce was already accepted for this identity and task",
+                                submit, "Nonce")
+        if issued.work != task.work_key(self._epoch, self.idle):
+            return self._reject(ErrorCode.STALE_JOB, "the work changed (new parent, epoch or idle phase); "
+                                "work on the newest job", submit, "JobId")
+        nonce = bytes.fromhex(submit.nonce)
+        if not job.owns_nonce(nonce):
+            return self._reject(ErrorCode.NONCE_OUT_OF_RANGE, f"nonce is outside this worker's prefix "
+                                f"{job.nonce_prefix!r}", submit, "Nonce")
+        why = task.verifier.check_nonce(nonce)
+        if why is not None:
+            return self._reject(ErrorCode.INVALID_NONCE, why, submit, "Nonce")
+        claimed = submit.claimed_score
+        if not job.is_share(claimed):
+            if not job.beats_parent(claimed):
+                return self._reject(ErrorCode.PARENT_NOT_BEATEN, f"score {claimed} does not beat the parent's "
+                                    f"{job.parent.score if job.parent else ''}", submit, "ClaimedScore")
+            return self._reject(ErrorCode.BELOW_THRESHOLD, f"score {claimed} meets neither Threshold nor "
+                                "ShareThreshold", submit, "ClaimedScore")
+        if session.inflight >= self.config.max_inflight_per_session:
+            return self._reject(ErrorCode.SERVER_BUSY, "too many submissions of this connection in "
+                                "verification; resubmit later", submit)
+        key = (job.identity, job.task_id, submit.nonce)
+        if key in self._inflight:
+            return self._reject(ErrorCode.DUPLICATE, "this nonce is already being verified", submit, "Nonce")
+        self._inflight.add(key)
+        session.inflight += 1
+        try:
+            return await self._verify_and_record(session, submit, task, job, nonce)
+        finally:
+            self._inflight.discard(key)
+            session.inflight -= 1
+
+    async def _verify_and_record(self, session: Session, submit: StratumSubmit, task: TaskState, job: StratumJob,
+                                 nonce: bytes) -> SubmitResult:
+        assert self.pool is not None
+        parent_network = task.parent.network if job.parent is not None and task.parent is not None else None
+        request = VerifyRequest(task.entry.payload, job.public_key, nonce, job, parent_network,
+                                bytes.fromhex(job.random_seed))
+        try:
+            outcome = await self.pool.run(task.verifier, request)
+        except PoolBusyError:
+            return self._reject(ErrorCode.SERVER_BUSY, "verification queue is full; resubmit later", submit)
+        except VerificationError as exc:
+            log.error("workserver.verify_failed", job=job.job_id, error=str(exc))
+            return self._reject(ErrorCode.INTERNAL, "the server could not verify this job", submit)
+        self.metrics.verification_seconds.observe(outcome.seconds)
+        score = outcome.score
+        if score != submit.claimed_score:
+            log.info("workserver.mismatch", worker=session.worker, claimed=submit.claimed_score, score=score)
+            return self._reject(ErrorCode.SCORE_MISMATCH, f"claimed {submit.claimed_score}, recomputed {score}",
+                                submit, "ClaimedScore")
+        kind = "solution" if job.is_solution(score) else "share"
+        body = network_id = None
+        if kind == "solution" and outcome.network is not None:
+            body = json.dumps(outcome.network, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+            network_id = k12_hex(body)
+        rec = AcceptedRecord(kind, job.task_id, job.identity, submit.nonce, score, job.job_id, job.epoch,
+                             job.threshold, job.share_threshold, job.parent.parent_id if job.parent else None,
+                             session.account, session.worker)
+        committed = time.perf_counter()
+        try:
+            accepted_id, new_best = await self.ledger.call(
+                Ledger.record_accepted, rec, network=body, network_id=network_id,
+                higher_is_better=task.algo.higher_is_better)
+        except DuplicateSubmissionError:
+            return self._reject(ErrorCode.DUPLICATE, "this nonce was already submitted", submit, "Nonce")
+        self.metrics.commit_seconds.observe(time.perf_counter() - committed)
+        self.metrics.submits.labels(verdict=kind).inc()
+        if kind == "solution":
+            task.solutions += 1
+        else:
+            task.shares += 1
+        if session.difficulty is not None:
+            session.difficulty.record_share()
+        if task.distribution is not None and job.parent is None:  # a draw from the root walk's tail
+            task.distribution.observe(score, job.share_threshold if job.share_threshold is not None else job.threshold)
+        improved = None
+        if new_best and body is not None and network_id is not None and outcome.network is not None:
+            task.parent = ParentNetwork(network_id, score, outcome.network, body)
+            task.history.append(ProgressRow(rec.at, score, network_id, accepted_id, rec.identity, rec.worker))
+            self.metrics.best_score.labels(task=task.task_id[:16]).set(score)
+            improved = task
+            log.info("workserver.new_best", task=task.task_id[:16], score=score, network=network_id[:16],
+                     worker=session.worker)
+        note = " (new best network)" if improved else ""
+        return SubmitResult(StratumAck.accepted(submit, f"{kind} accepted: score {score}{note}"), improved)
+
+    def after_ack(self, session: Session, result: SubmitResult) -> None:
+        """Once the ack is on its way: new jobs for everyone on an improved task (training), else a
+        job for the submitter (Pool Connect sends one after each submit)."""
+        if result.improved is not None and result.improved.entry.training:
+            self.broadcast("change", result.improved)
+        elif result.accepted and session.kind == "ws":
+            self.send_job(session, "submit")
+
+    # -- background -------------------------------------------------------------------------------
+
+    async def _calibrate(self, task: TaskState) -> None:
+        assert self.pool is not None
+        seed = bytes.fromhex(task.entry.seed) if task.entry.seed else None
+        requests = calibration_requests(task.verifier, task.task_id, task.entry.payload,
+                                        self.config.calibration_walks, seed)
+        outcomes = []
+        batch = max(1, self.pool.workers)
+        try:
+            for i in range(0, len(requests), batch):  # in batches, so submissions interleave
+                outcomes += await self.pool.map(task.verifier, requests[i:i + batch])
+        except VerificationError as exc:
+            log.error("workserver.calibration_failed", task=task.task_id[:16], error=str(exc))
+            return
+        spw = sum(o.seconds for o in outcomes) / len(outcomes)
+        task.distribution = ScoreDistribution.from_samples(
+            [o.score for o in outcomes], higher_is_better=task.algo.higher_is_better, seconds_per_walk=spw)
+        with contextlib.suppress(RuntimeError):
+            await self.ledger.call(Ledger.save_calibration, task.task_id, [o.score for o in outcomes], spw)
+        log.info("workserver.calibrated", task=task.task_id[:16], walks=len(outcomes), seconds_per_walk=round(spw, 4))
+        for session in [*self.sessions.values(), *self.pull_sessions.values()]:
+            if session.task is task:
+                self._attach_difficulty(session)
+                if session.kind == "ws":
+                    self.send_job(session, "vardiff")
+
+    def _tick_seconds(self) -> float:
+        cfg = self.config
+        periods = [1.0, cfg.job_interval_seconds / 4, cfg.retarget_seconds / 4]
+        if cfg.idle_schedule is not None:
+            periods.append(min(cfg.idle_schedule.work_seconds, cfg.idle_schedule.idle_seconds) / 4)
+        return max(0.05, min(periods))
+
+    async def _periodic(self) -> None:
+        next_push = time.monotonic() + self.config.job_interval_seconds
+        while True:
+            await asyncio.sleep(self._tick_seconds())
+            try:
+                self._tick(next_push)
+            except Exception:  # a timer must survive anything a tick can raise
+                log.exception("workserver.tick_failed")
+            if time.monotonic() >= next_push:
+                next_push = time.monotonic() + self.config.job_interval_seconds
+
+    def _tick(self, next_push: float) -> None:
+        now = time.monotonic()
+        self._check_idle()
+        for session in [*self.sessions.values(), *self.pull_sessions.values()]:
+            diff = session.difficulty
+            if diff is not None and diff.due(now) and self._share_threshold(session) is not None \
+                    and diff.retarget(now, session.task.entry.threshold) and session.kind == "ws":
+                self.send_job(session, "vardiff")
+        if now >= next_push:
+            self.broadcast("periodic")
+        ttl = self.config.pull_session_ttl_seconds
+        while self.pull_sessions:
+            key, oldest = next(iter(self.pull_sessions.items()))
+            if now - oldest.last_seen < ttl:
+                break
+            del self.pull_sessions[key]

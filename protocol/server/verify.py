@@ -1,0 +1,235 @@
+"""Recomputing scores: the per-algorithm :class:`Verifier` interface and the worker pool that runs it.
+
+The server trusts no claimed score. Every submission that passes the cheap checks becomes a
+:class:`VerifyRequest`, which a :class:`VerificationPool` runs off the event loop (threads: the numba
+kernels release the GIL; or processes). A verifier is small: it says whether a nonce has the
+algorithm's canonical layout and computes a score (plus the walk's best network when the score is
+a solution, for cumulative training). The direction of "better" and the solution/share rules come
+from the job itself (:meth:`StratumJob.is_solution`, :meth:`StratumJob.is_share`), so a new
+algorithm plugs in by adding a verifier to :func:`default_verifiers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from Crypto.Hash import KangarooTwelve
+
+from protocol.fields import Algo
+from protocol.messages import StratumJob
+
+__all__ = [
+    "NeuraxonVerifier",
+    "PoolBusyError",
+    "VerificationError",
+    "VerificationPool",
+    "Verifier",
+    "VerifyOutcome",
+    "VerifyRequest",
+    "calibration_requests",
+    "default_verifiers",
+    "verifier_table",
+]
+
+
+class VerificationError(Exception):
+    """A verifier could not compute a score (e.g. a parent network that does not fit the task)."""
+
+
+class PoolBusyError(Exception):
+    """The pool already holds its maximum of pending requests (answer SERVER_BUSY)."""
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """One score to recompute.
+
+    ``task`` is the task entry's ``payload`` (the verifier's own input type); ``job`` is the job as
+    issued (``None`` for calibration walks: then no network is exported); ``parent_network`` is the
+    job's parent network object when the job names one; ``seed`` is the job's ``RandomSeed``.
+    """
+
+    task: Any
+    public_key: bytes
+    nonce: bytes
+    job: StratumJob | None = None
+    parent_network: dict[str, Any] | None = None
+    seed: bytes | None = None
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    """The recomputed score; ``network`` is the walk's best network when the score is a solution of
+    ``request.job`` and the algorithm trains networks (else ``None``); ``seconds`` is compute time."""
+
+    score: int
+    network: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """What the server needs from an algorithm. Implementations must be picklable (process pools)."""
+
+    @property
+    def algo(self) -> Algo:
+        """The algorithm this verifier scores."""
+        ...
+
+    def check_nonce(self, nonce: bytes) -> str | None:
+        """``None`` if ``nonce`` has the algorithm's canonical layout, else why not (INVALID_NONCE)."""
+        ...
+
+    def sample_nonce(self, raw: bytes) -> bytes:
+        """A canonical nonce made from 32 random bytes (for calibration walks)."""
+        ...
+
+    def compute(self, request: VerifyRequest) -> VerifyOutcome:
+        """Recompute the score (runs in a pool worker; may take seconds). Raises :class:`VerificationError`."""
+        ...
+
+
+class NeuraxonVerifier:
+    """Algo 0: the Neuraxon walk (``scoring.neuraxon``); higher is better, any 32-byte nonce is canonical."""
+
+    @property
+    def algo(self) -> Algo:
+        return Algo.NEURAXON
+
+    def check_nonce(self, nonce: bytes) -> str | None:
+        return None if len(nonce) == 32 else "a nonce has 32 bytes"
+
+    def sample_nonce(self, raw: bytes) -> bytes:
+        return raw
+
+    def compute(self, request: VerifyRequest) -> VerifyOutcome:
+        from scoring import neuraxon as NX  # noqa: PLC0415 - numba kernels load in the worker that needs them
+
+        started = time.perf_counter()
+        parent = None
+        if request.parent_network is not None:
+            if request.job is None or request.job.parent is None:
+                raise VerificationError("a parent network needs a job that names the parent")
+            parent = NX.Parent(request.parent_network, request.job.parent.score)
+        try:
+            result = NX.run_walk(request.task, request.public_key, request.nonce, parent=parent)
+        except NX.ParentError as exc:
+            raise VerificationError(str(exc)) from None
+        network = None
+        if request.job is not None and request.job.is_solution(result.score):
+            network = NX.export_network(NX.prepare(request.task), result.genome)
+        return VerifyOutcome(result.score, network, time.perf_counter() - started)
+
+
+def default_verifiers() -> dict[Algo, Verifier]:
+    """The built-in verifiers by algorithm: Neuraxon, and bpp9000 when its scorer is installed."""
+    table: dict[Algo, Verifier] = {Algo.NEURAXON: NeuraxonVerifier()}
+    try:
+        from protocol.server.bpp9000 import Bpp9000Verifier  # noqa: PLC0415 - optional algorithm
+    except ImportError:  # pragma: no cover - scoring.bpp9000 is part of the package today
+        return table
+    table[Algo.BPP9000] = Bpp9000Verifier()
+    return table
+
+
+def calibration_requests(verifier: Verifier, task_id: str, task: Any, count: int,
+                         seed: bytes | None = None) -> list[VerifyRequest]:
+    """``count`` reproducible sample walks of a task (identity and nonce from K12 of the task id and
+    the sample index), used to learn the task's score distribution."""
+    out = []
+    for i in range(count):
+        raw = bytes(KangarooTwelve.new(data=f"calibration:{task_id}:{i}".encode()).read(64))
+        out.append(VerifyRequest(task=task, public_key=raw[:32], nonce=verifier.sample_nonce(raw[32:]), seed=seed))
+    return out
+
+
+def _lower_priority(nice: int) -> None:
+    # Verification may take all cores; the network loop must still answer within milliseconds.
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError:
+        pass
+
+
+def _process_worker_init(nice: int) -> None:
+    _lower_priority(nice)
+    parent = os.getppid()
+
+    def watch() -> None:
+        # A killed server (kill -9) cannot stop its pool: a worker leaves when it is orphaned.
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _run(verifier: Verifier, request: VerifyRequest) -> VerifyOutcome:
+    return verifier.compute(request)
+
+
+class VerificationPool:
+    """Runs verifier calls off the event loop, with a bound on pending requests.
+
+    ``mode="thread"`` (default) shares the process's prepared tasks; ``mode="process"`` isolates
+    verification in ``spawn``-ed processes (no GIL contention with the network loop). Workers run
+    at a lower priority (``nice``).
+    """
+
+    def __init__(self, workers: int, *, mode: Literal["thread", "process"] = "thread", max_pending: int = 256,
+                 nice: int = 5) -> None:
+        self.workers = workers
+        self.mode = mode
+        self.max_pending = max_pending
+        self._pending = 0
+        self._executor: Executor
+        if mode == "process":
+            self._executor = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_process_worker_init, initargs=(nice,))
+        else:
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify",
+                                                initializer=_lower_priority, initargs=(nice,))
+
+    @property
+    def pending(self) -> int:
+        """Requests queued or running."""
+        return self._pending
+
+    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
+        """Compute ``request`` with ``verifier``; raises :class:`PoolBusyError` when full (unless ``force``)."""
+        if not force and self._pending >= self.max_pending:
+            raise PoolBusyError(f"{self._pending} verifications pending")
+        self._pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, _run, verifier, request)
+        finally:
+            self._pending -= 1
+
+    async def map(self, verifier: Verifier, requests: list[VerifyRequest]) -> list[VerifyOutcome]:
+        """Compute several requests (bypassing the pending bound), results in order."""
+        return list(await asyncio.gather(*(self.run(verifier, r, force=True) for r in requests)))
+
+    def close(self) -> None:
+        """Stop accepting work; running computations finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def verifier_table(overrides: Mapping[Algo, Verifier] | None) -> dict[Algo, Verifier]:
+    """The built-in verifiers with ``overrides`` applied."""
+    table = default_verifiers()
+    table.update(overrides or {})
+    return table
+

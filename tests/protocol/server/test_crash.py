@@ -1,0 +1,122 @@
+"""``kill -9`` of a ``neuraxon-miner workserver`` process right after acks: after a restart on the same
+ledger, every acked solution is there (the ledger commits before the ack), and a miner that resubmits
+one is told it is a duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from protocol import ErrorCode, StratumAck, StratumJob
+from protocol.server.ledger import Ledger
+from scoring import neuraxon as NX
+from tests.protocol.server.helpers import SMALL_SPEC, SMALL_TASK_PATH, Miner, run
+
+THRESHOLD = 200  # about one walk in three on the small task: many solutions quickly
+MINERS = 3
+PER_MINER = 25
+KILL_AFTER = 30
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).with_name("neuraxon-miner")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "miner"]
+
+
+def _start(db: Path, log: Path) -> tuple[subprocess.Popen[str], str, str]:
+    args = [*_command(), "workserver", "--port", "0", "--db", str(db), "--task", str(SMALL_TASK_PATH),
+            "--threshold", str(THRESHOLD), "--no-training", "--no-vardiff", "--rate", "10000", "--burst", "10000",
+            "--verify-workers", "2", "--log-format", "json"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log.open("a"), text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if line.startswith("workserver ready:"):
+                ws_url, http_url = line.split()[2:4]
+                return proc, ws_url, http_url
+            if not line and proc.poll() is not None:
+                break
+    proc.kill()
+    raise AssertionError(f"server did not start; log:\n{log.read_text()[-3000:]}")
+
+
+def _solutions(job: StratumJob, count: int) -> list[tuple[str, int]]:
+    space, counter = job.nonce_space(), 0
+    out: list[tuple[str, int]] = []
+    while len(out) < count:
+        nonce = space.nonce(counter)
+        counter += 1
+        score = NX.score(SMALL_SPEC, job.identity, nonce)
+        if job.is_solution(score):
+            out.append((nonce, score))
+    return out
+
+
+async def _mine_until_killed(ws_url: str, proc: subprocess.Popen[str]) -> set[tuple[str, str]]:
+    acked: set[tuple[str, str]] = set()
+    async with Miner.connect(ws_url, "m0") as m0, Miner.connect(ws_url, "m1") as m1, \
+            Miner.connect(ws_url, "m2") as m2:
+        miners = [m0, m1, m2]
+        jobs = [await m.login() for m in miners]
+        work = [_solutions(job, PER_MINER) for job in jobs]
+        for miner, job, sols in zip(miners, jobs, work, strict=True):
+            for nonce, score in sols:
+                await miner.send(job.submit(nonce, score))
+
+        async def collect(miner: Miner, job: StratumJob) -> None:
+            while True:
+                try:
+                    ack = await miner.expect(StratumAck, timeout=10)
+                except (ConnectionError, TimeoutError):
+                    return
+                if ack.success:
+                    assert ack.nonce is not None
+                    acked.add((job.identity, ack.nonce))
+                    if len(acked) == KILL_AFTER:
+                        os.kill(proc.pid, signal.SIGKILL)  # right after an ack, with more in flight
+
+        await asyncio.gather(*(collect(m, j) for m, j in zip(miners, jobs, strict=True)))
+    return acked
+
+
+def test_kill_9_right_after_acks_loses_nothing_acked(tmp_path: Path) -> None:
+    db, log = tmp_path / "ledger.sqlite", tmp_path / "server.log"
+    proc, ws_url, _ = _start(db, log)
+    try:
+        acked = run(_mine_until_killed(ws_url, proc), timeout=180)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    assert KILL_AFTER <= len(acked) < MINERS * PER_MINER, len(acked)  # killed with submissions outstanding
+
+    proc, ws_url, http_url = _start(db, log)  # restart on the same ledger
+    try:
+        async def after_restart() -> None:
+            async with Miner.connect(ws_url, "m0") as miner:
+                job = await miner.login()
+                async with miner.http.get(f"{http_url}/api/v1/tasks/{job.task_id}/progress") as resp:
+                    assert (await resp.json())["Solutions"] >= len(acked)
+                identity, nonce = next((i, n) for i, n in sorted(acked) if i == job.identity)
+                score = NX.score(SMALL_SPEC, identity, nonce)
+                await miner.send(job.submit(nonce, score))  # a miner that lost this ack resubmits it
+                assert (await miner.expect(StratumAck)).code == ErrorCode.DUPLICATE
+
+        run(after_restart())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0
+    ledger = Ledger(db)
+    stored = {(r["identity"], r["nonce"]) for r in ledger.accepted("solution")}
+    ledger.close()
+    assert acked <= stored, sorted(acked - stored)

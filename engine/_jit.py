@@ -72,7 +72,7 @@ def _cache_dir() -> str:
 #: Where compiled kernels are cached: ``$NUMBA_CACHE_DIR`` (default ``~/.cache/neuraxon-miner/numba``)
 #: plus a digest of the engine's sources. Set before any kernel module applies ``@njit``.
 CACHE_DIR = _cache_dir()
-numba.config.CACHE_DIR = CACHE_DIR
+setattr(numba.config, "CACHE_DIR", CACHE_DIR)  # noqa: B010 - config attributes are dynamic
 
 #: Flags for serial kernels (the default for everything).
 JIT_FLAGS: dict[str, Any] = {"nogil": True, "cache": True, "fastmath": False}

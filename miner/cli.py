@@ -17,6 +17,9 @@ from miner._version import __version__
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "miner.commands.run",
+    "miner.commands.bench",
+    "miner.commands.healthcheck",
     "miner.commands.demo",
     "miner.commands.replay",
     "miner.commands.score",
@@ -26,6 +29,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 #: Exit code for usage and configuration errors (argparse uses the same).
 EXIT_USAGE = 2
+
+#: The command used when none is given (``neuraxon-miner`` alone, or only ``run``'s flags).
+DEFAULT_COMMAND = "run"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,9 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def with_default_command(argv: Sequence[str]) -> list[str]:
+    """``argv`` with :data:`DEFAULT_COMMAND` inserted when no command is named.
+
+    ``neuraxon-miner`` and ``neuraxon-miner --threads 2`` both mean ``neuraxon-miner run ...``;
+    ``--help`` and ``--version`` keep their top-level meaning.
+    """
+    args = list(argv)
+    if not args or (args[0].startswith("-") and args[0] not in ("-h", "--help", "--version")):
+        return [DEFAULT_COMMAND, *args]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_default_command(sys.argv[1:] if argv is None else argv))
     func = getattr(args, "func", None)
     if func is None:
         default = getattr(args, "default_func", None)

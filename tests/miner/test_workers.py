@@ -1,0 +1,89 @@
+"""Worker threads: own part of the nonce space, drop a stale job within one iteration, park when idle."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from miner.journal import WorkKey
+from miner.workers import ActiveJob, FoundResult, JobBoard, WorkerPool
+from tests.miner.fakes import HashScorer, HashWork, make_job
+
+KEY = WorkKey("s", 0, 1, "task1", "11" * 32, None, "x")
+
+
+def _publish(board: JobBoard, scorer: HashScorer, **job_args: object) -> ActiveJob:
+    job = make_job(**job_args)  # type: ignore[arg-type]
+    work = None if job.is_idle else scorer.work
+    return board.publish(lambda g: ActiveJob(g, job, "s", KEY, scorer, work, session=1))
+
+
+def _wait(predicate: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.005)
+
+
+def test_each_worker_searches_its_own_part_of_the_prefix() -> None:
+    board = JobBoard()
+    scorer = HashScorer(HashWork(delay=0.001))
+    found: list[FoundResult] = []
+    pool = WorkerPool(board, 3, found.append)
+    _publish(board, scorer, prefix="0a0b0c0d", threshold=200)
+    pool.start()
+    _wait(lambda: all(n > 20 for n in pool.iterations))
+    pool.stop()
+    nonces = list(scorer.work.seen)
+    assert len(set(nonces)) == len(nonces)  # never the same nonce twice
+    assert all(n[:4] == bytes.fromhex("0a0b0c0d") for n in nonces)  # inside the server's prefix
+    assert {n[4] for n in nonces} == {0, 1, 2}  # one sub-prefix byte per thread
+    assert found and all(r.score >= 200 and r.kind == "solution" and r.session == 1 for r in found)
+
+
+def test_a_new_generation_replaces_the_job_between_iterations() -> None:
+    board = JobBoard()
+    work = HashWork()
+    work.gate = threading.Event()
+    scorer = HashScorer(work)
+    pool = WorkerPool(board, 1, lambda r: None)
+    _publish(board, scorer, prefix="01")
+    pool.start()
+    _wait(lambda: pool.busy_since[0] is not None)  # iteration on job 1 in progress
+    _publish(board, scorer, job_id="j.2", prefix="02")
+    work.gate.set()
+    _wait(lambda: sum(n[0] == 2 for n in work.seen) >= 5)
+    pool.stop()
+    old = [n for n in work.seen if n[0] == 1]
+    assert len(old) == 1  # the running iteration finished, then the stale job was dropped
+
+
+def test_idle_job_parks_the_workers() -> None:
+    board = JobBoard()
+    scorer = HashScorer(HashWork(delay=0.001))
+    pool = WorkerPool(board, 2, lambda r: None)
+    _publish(board, scorer, prefix="01")
+    pool.start()
+    _wait(lambda: pool.total_iterations > 10)
+    _publish(board, scorer, idle=True)
+    time.sleep(0.05)
+    parked_at = pool.total_iterations
+    time.sleep(0.3)
+    assert pool.total_iterations == parked_at  # no CPU while idle
+    _publish(board, scorer, job_id="j.3", prefix="03")
+    _wait(lambda: pool.total_iterations > parked_at + 10)
+    assert pool.stop()
+
+
+def test_shares_and_solutions_are_told_apart() -> None:
+    board = JobBoard()
+    scorer = HashScorer(HashWork())
+    found: list[FoundResult] = []
+    pool = WorkerPool(board, 1, found.append)
+    _publish(board, scorer, threshold=250, share_threshold=200)
+    pool.start()
+    _wait(lambda: len({r.kind for r in found}) == 2, timeout=10)
+    pool.stop()
+    assert all((r.kind == "solution") == (r.score >= 250) for r in found)
+    assert all(r.score >= 200 for r in found)

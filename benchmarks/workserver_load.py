@@ -1,8 +1,9 @@
 """Load benchmark of the work server: 1,000 WebSocket miners on loopback.
 
 Starts ``neuraxon-miner workserver`` as its own process (default Neuraxon task, real verification)
-and opens N WebSocket miners from a few client processes (one Python process reading 1,000 sockets
-would itself add tens of milliseconds to what it measures). It measures:
+and opens N WebSocket miners from a few client processes, with a minimal WebSocket client (a load
+generator must cost less than what it measures: aiohttp's client spends ~15 us per message, so one
+process reading 1,000 sockets would add ~15 ms to every round). It measures:
 
 * job-push latency — an admin call moves the epoch, which changes every miner's job; latency runs
   from just before the call to each miner's receipt of its new job (p50 / p99 / max over all
@@ -21,16 +22,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gc
 import multiprocessing
+import os
 import re
 import resource
 import select
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -52,7 +57,7 @@ from protocol import (  # noqa: E402 - after the path set-up, so the script runs
 )
 
 ADMIN = "bench-admin"
-_EPOCH = re.compile(r'"Epoch":(\d+),')
+_EPOCH_BYTES = re.compile(rb'"Epoch":(\d+),')
 
 
 def raise_open_file_limit(wanted: int) -> int:
@@ -91,39 +96,96 @@ def login_frame(index: int) -> str:
 # -- client processes: many miners that only record when each job arrives --------------------------
 
 
+class _RawMiner(asyncio.Protocol):
+    """A minimal WebSocket client (RFC 6455): handshake, one masked login frame, then it only
+    timestamps incoming jobs and answers pings. aiohttp's client costs ~15 us per message, which a
+    thousand sockets per process would add to the very latency being measured."""
+
+    def __init__(self, index: int, host: str, path: str, arrivals: dict[int, list[float]],
+                 ready: asyncio.Event) -> None:
+        self.index, self.host, self.path = index, host, path
+        self.arrivals, self.ready = arrivals, ready
+        self.buf = b""
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                        .encode())
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        n = len(payload)
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n) if n < 126 else struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
+        assert self.transport is not None
+        self.transport.write(head + mask + masked)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.buf += data
+        if not self.upgraded:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buf.startswith(b"HTTP/1.1 101"):
+                raise SystemExit(f"miner {self.index}: handshake refused: {self.buf[:80]!r}")
+            self.buf = self.buf[end + 4:]
+            self.upgraded = True
+            self._send(0x1, login_frame(self.index).encode())
+        buf = self.buf
+        while len(buf) >= 2:
+            opcode, n, at = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, at = struct.unpack_from("!H", buf, 2)[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, at = struct.unpack_from("!Q", buf, 2)[0], 10
+            if len(buf) < at + n:
+                break
+            payload, buf = buf[at:at + n], buf[at + n:]
+            if opcode == 0x1:
+                match = _EPOCH_BYTES.search(payload, 0, 200)
+                if match is not None:
+                    self.arrivals.setdefault(int(match.group(1)), []).append(now)
+                    self.ready.set()
+            elif opcode == 0x9:
+                self._send(0xA, payload)
+            elif opcode == 0x8 and self.transport is not None:
+                self.transport.close()
+        self.buf = buf
+
+
 async def _observe(ws_url: str, indices: range, pipe: Connection) -> None:
     arrivals: dict[int, list[float]] = {}
+    url = urllib.parse.urlsplit(ws_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(50)
+    transports = []
 
-    async def miner(http: aiohttp.ClientSession, i: int, ready: asyncio.Event) -> None:
-        async with http.ws_connect(ws_url, max_msg_size=1 << 22) as ws:
-            await ws.send_str(login_frame(i))
-            async for msg in ws:
-                now = time.perf_counter()
-                if msg.type is not aiohttp.WSMsgType.TEXT:
-                    break
-                match = _EPOCH.search(msg.data, 0, 200)
-                if match is not None:
-                    arrivals.setdefault(int(match.group(1)), []).append(now)
-                    ready.set()
+    async def start(i: int) -> None:
+        ready = asyncio.Event()
+        async with gate:
+            transport, _ = await loop.create_connection(
+                lambda: _RawMiner(i, f"{host}:{port}", url.path, arrivals, ready), host, port)
+            transports.append(transport)
+            await ready.wait()
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        readies = [asyncio.Event() for _ in indices]
-        gate = asyncio.Semaphore(50)
-
-        async def start(i: int, ready: asyncio.Event) -> asyncio.Task[None]:
-            async with gate:
-                task = asyncio.get_running_loop().create_task(miner(http, i, ready))
-                await ready.wait()
-                return task
-
-        tasks = await asyncio.gather(*(start(i, r) for i, r in zip(indices, readies, strict=True)))
-        gc.collect()
-        gc.freeze()  # this process's own collections would show up as push latency
-        pipe.send("ready")
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, pipe.recv)  # "stop"
-        for task in tasks:
-            task.cancel()
+    await asyncio.gather(*(start(i) for i in indices))
+    gc.collect()
+    gc.freeze()  # this process's own collections would show up as push latency
+    pipe.send("ready")
+    await loop.run_in_executor(None, pipe.recv)  # "stop"
+    for transport in transports:
+        transport.close()
     pipe.send(arrivals)
 
 
@@ -224,6 +286,33 @@ async def verification_count(http: aiohttp.ClientSession, base: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux ``/proc``)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def cpu_seconds(roots: list[int]) -> tuple[float, float]:
+    """(CPU seconds used by the whole machine, by the process trees of ``roots``) so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4)) / tick  # all but idle and iowait
+    ours = 0.0
+    for root in roots:
+        for p in _process_tree(root):
+            try:
+                stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ours += (int(stat[11]) + int(stat[12])) / tick
+    return busy, ours
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -275,14 +364,19 @@ async def run(args: argparse.Namespace) -> int:
                     genuine = [f.result() for f in futures]
                 gc.collect()
                 gc.freeze()
+                roots = [os.getpid()]  # its tree: the server, its verification workers, the clients
+                cpu_a0, wall_a0 = cpu_seconds(roots), time.perf_counter()
                 sent_a = await move_epochs(http, base, range(2, 2 + args.rounds), args.interval)
+                cpu_a1, wall_a1 = cpu_seconds(roots), time.perf_counter()
                 stop = asyncio.Event()
                 results: dict[str, list[float]] = {}
                 v0, t0 = await verification_count(http, base), time.perf_counter()
                 workers = [asyncio.get_running_loop().create_task(s.run(g, stop, results))
                            for s, g in zip(subs, genuine, strict=True)]
                 await asyncio.sleep(1.0)  # let the verification pool fill
+                cpu_b0, wall_b0 = cpu_seconds(roots), time.perf_counter()
                 sent_b = await move_epochs(http, base, range(2 + args.rounds, 2 + 2 * args.rounds), args.interval)
+                cpu_b1, wall_b1 = cpu_seconds(roots), time.perf_counter()
                 stop.set()
                 await asyncio.gather(*workers)
                 v1, t1 = await verification_count(http, base), time.perf_counter()
@@ -316,6 +410,12 @@ async def run(args: argparse.Namespace) -> int:
     print()
     print(f"verification throughput: {rate:.1f} verifications/s ({v1 - v0:.0f} in {t1 - t0:.1f} s; one default-task "
           "score is ~0.1 s of one core)")
+    print()
+    phases = (("A", (cpu_a0, cpu_a1, wall_a0, wall_a1)), ("B", (cpu_b0, cpu_b1, wall_b0, wall_b1)))
+    for name, (c0, c1, w0, w1) in phases:
+        others = ((c1[0] - c0[0]) - (c1[1] - c0[1])) / (w1 - w0)
+        print(f"phase {name}: this benchmark used {(c1[1] - c0[1]) / (w1 - w0):.2f} cores, other processes on the "
+              f"machine {max(others, 0.0):.2f} cores (of {os.cpu_count()})")
     ok = pct(load_lat, 0.99) < 0.050
     print(f"target p99 job push < 50 ms at {args.connections} connections while verification runs: "
           f"{'MET' if ok else 'MISSED'} ({1000 * pct(load_lat, 0.99):.1f} ms)")

@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     work.add_argument("--share-interval", type=float, default=15.0, help="vardiff target seconds per share")
     work.add_argument("--retarget", type=float, default=60.0, help="vardiff window in seconds (default 60)")
     work.add_argument("--no-vardiff", action="store_true", help="no ShareThreshold (shares are solutions)")
+    work.add_argument("--inline-task", action="store_true",
+                      help="send Neuraxon tasks inline in jobs (default: TaskUrl + TaskHash, small jobs)")
+    work.add_argument("--inline-parent", action="store_true",
+                      help="send parent networks inline (default: NetworkUrl + NetworkHash)")
     work.add_argument("--verify-workers", type=int, help="verification workers (default: CPU count)")
     work.add_argument("--verify-mode", choices=("thread", "process"), default="process",
                       help="verify in separate processes (default: no GIL shared with the network loop) or threads")
@@ -136,7 +140,7 @@ def _config(args: argparse.Namespace) -> Any:
             max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
             verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
             share_interval_seconds=args.share_interval, retarget_seconds=args.retarget, vardiff=not args.no_vardiff,
-            idle=args.idle, idle_schedule=schedule,
+            idle=args.idle, idle_schedule=schedule, inline_task=args.inline_task, inline_parent=args.inline_parent,
             **({"verify_workers": args.verify_workers} if args.verify_workers is not None else {}),
         )
     except ValueError as exc:

@@ -307,8 +307,8 @@ class WorkService:
         self._spawn(self._broadcast(reason, task))
 
     async def _broadcast(self, reason: str, task: TaskState | None) -> None:
-        # In slices, yielding in between: connection writers start sending the first jobs while the
-        # rest are still being built, so the miners' receipt overlaps the server's work.
+        # In slices, yielding in between: acks and other connections are served meanwhile, and the
+        # miners (and the kernel) start on the first jobs while the rest are being built.
         started = time.perf_counter()
         sessions = [s for s in self.sessions.values() if (task is None or s.task is task) and s.deliver is not None]
         for i, session in enumerate(sessions):
@@ -399,7 +399,12 @@ class WorkService:
     async def _verify_and_record(self, session: Session, submit: StratumSubmit, task: TaskState, job: StratumJob,
                                  nonce: bytes) -> SubmitResult:
         assert self.pool is not None
-        parent_network = task.parent.network if job.parent is not None and task.parent is not None else None
+        parent_network = None
+        if job.parent is not None:
+            if task.parent is None or task.parent.network_id != job.parent.parent_id:
+                return self._reject(ErrorCode.STALE_JOB, "the job's parent is no longer the best network", submit,
+                                    "JobId")
+            parent_network = task.parent.network
         request = VerifyRequest(task.entry.payload, job.public_key, nonce, job, parent_network,
                                 bytes.fromhex(job.random_seed))
         try:

@@ -395,6 +395,10 @@ async def run(args: argparse.Namespace) -> int:
             proc.wait(30)
     base_lat = latencies(arrivals, sent_a, observers)
     load_lat = latencies(arrivals, sent_b, observers)
+    if args.rounds_detail:
+        for name, sent in (("A", sent_a), ("B", sent_b)):
+            worst = [max(arrivals[e]) - t for e, t in sent.items()]
+            print(f"phase {name}, slowest miner per round (ms):", " ".join(f"{1000 * w:.0f}" for w in worst))
     rate = (v1 - v0) / (t1 - t0)
     print()
     print(f"{'job push latency':<38}{'p50':>11}{'p99':>11}{'max':>11}   samples")
@@ -433,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-workers", type=int, default=1)
     parser.add_argument("--verify-mode", choices=("thread", "process"), default="process")
     parser.add_argument("--verify-nice", type=int, default=10)
+    parser.add_argument("--rounds-detail", action="store_true", help="print each round's slowest push")
     args: Any = parser.parse_args(argv)
     return asyncio.run(run(args))
 

@@ -61,7 +61,9 @@ PREFIX_BLOCK = 256
 #: Bytes of a server-assigned ``NoncePrefix``.
 PREFIX_BYTES = 4
 #: Sessions a broadcast serves before letting the connection writers run.
-BROADCAST_SLICE = 32
+BROADCAST_SLICE = 128
+#: Broadcasts to at least this many sessions suspend verification processes while they run.
+PAUSE_VERIFICATION_FROM = 64
 
 
 @dataclass(frozen=True)
@@ -311,11 +313,18 @@ class WorkService:
         # miners (and the kernel) start on the first jobs while the rest are being built.
         started = time.perf_counter()
         sessions = [s for s in self.sessions.values() if (task is None or s.task is task) and s.deliver is not None]
-        for i, session in enumerate(sessions):
-            if i % BROADCAST_SLICE == BROADCAST_SLICE - 1:
-                await asyncio.sleep(0)
-            if session.deliver is not None and session.id in self.sessions:
-                session.deliver(self.current_job(session).frame())
+        pool = self.pool if len(sessions) >= PAUSE_VERIFICATION_FROM else None
+        if pool is not None:
+            pool.pause()
+        try:
+            for i, session in enumerate(sessions):
+                if i % BROADCAST_SLICE == BROADCAST_SLICE - 1:
+                    await asyncio.sleep(0)
+                if session.deliver is not None and session.id in self.sessions:
+                    session.deliver(self.current_job(session).frame())
+        finally:
+            if pool is not None:
+                pool.resume()
         self.metrics.jobs_sent.labels(reason=reason).inc(len(sessions))
         self.metrics.broadcast_seconds.observe(time.perf_counter() - started)
 

@@ -12,8 +12,10 @@ algorithm plugs in by adding a verifier to :func:`default_verifiers`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -193,6 +195,7 @@ class VerificationPool:
         self.mode = mode
         self.max_pending = max_pending
         self._pending = 0
+        self._paused = 0
         self._executor: Executor
         if mode == "process":
             self._executor = ProcessPoolExecutor(
@@ -222,8 +225,39 @@ class VerificationPool:
         """Compute several requests (bypassing the pending bound), results in order."""
         return list(await asyncio.gather(*(self.run(verifier, r, force=True) for r in requests)))
 
+    def _worker_pids(self) -> list[int]:
+        # ProcessPoolExecutor keeps its workers in _processes (pid -> Process) on every supported Python.
+        processes = getattr(self._executor, "_processes", None) or {}
+        return [int(pid) for pid in processes]
+
+    def pause(self) -> None:
+        """Suspend the worker processes (SIGSTOP) until :meth:`resume`; calls nest. Thread pools ignore it.
+
+        Job pushes pause verification: on a machine with few cores a running score slows the
+        network loop (shared caches and cores) even at the lowest priority, and a push to every
+        connection takes only milliseconds.
+        """
+        self._paused += 1
+        if self._paused == 1:
+            self._signal_workers(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo one :meth:`pause`."""
+        self._paused = max(0, self._paused - 1)
+        if self._paused == 0:
+            self._signal_workers(signal.SIGCONT)
+
+    def _signal_workers(self, sig: signal.Signals) -> None:
+        if self.mode != "process":
+            return
+        for pid in self._worker_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
     def close(self) -> None:
         """Stop accepting work; running computations finish in the background."""
+        self._paused = 1
+        self.resume()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -5,6 +5,7 @@ one is told it is a duplicate."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -49,6 +50,14 @@ def _start(db: Path, log: Path) -> tuple[subprocess.Popen[str], str, str]:
     raise AssertionError(f"server did not start; log:\n{log.read_text()[-3000:]}")
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in task.read_text().split()]
+    return out
+
+
 def _solutions(job: StratumJob, count: int) -> list[tuple[str, int]]:
     space, counter = job.nonce_space(), 0
     out: list[tuple[str, int]] = []
@@ -61,7 +70,7 @@ def _solutions(job: StratumJob, count: int) -> list[tuple[str, int]]:
     return out
 
 
-async def _mine_until_killed(ws_url: str, proc: subprocess.Popen[str]) -> set[tuple[str, str]]:
+async def _mine_until_killed(ws_url: str, proc: subprocess.Popen[str], workers: list[int]) -> set[tuple[str, str]]:
     acked: set[tuple[str, str]] = set()
     async with Miner.connect(ws_url, "m0") as m0, Miner.connect(ws_url, "m1") as m1, \
             Miner.connect(ws_url, "m2") as m2:
@@ -82,6 +91,7 @@ async def _mine_until_killed(ws_url: str, proc: subprocess.Popen[str]) -> set[tu
                     assert ack.nonce is not None
                     acked.add((job.identity, ack.nonce))
                     if len(acked) == KILL_AFTER:
+                        workers.extend(_children(proc.pid))  # its verification processes
                         os.kill(proc.pid, signal.SIGKILL)  # right after an ack, with more in flight
 
         await asyncio.gather(*(collect(m, j) for m, j in zip(miners, jobs, strict=True)))
@@ -92,11 +102,17 @@ def test_kill_9_right_after_acks_loses_nothing_acked(tmp_path: Path) -> None:
     db, log = tmp_path / "ledger.sqlite", tmp_path / "server.log"
     proc, ws_url, _ = _start(db, log)
     try:
-        acked = run(_mine_until_killed(ws_url, proc), timeout=180)
+        workers: list[int] = []
+        acked = run(_mine_until_killed(ws_url, proc, workers), timeout=180)
+        assert workers
     finally:
         proc.kill()
         proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 10  # its verification processes leave on their own
+    while any(Path(f"/proc/{p}").exists() for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in workers if Path(f"/proc/{p}").exists()]
     assert KILL_AFTER <= len(acked) < MINERS * PER_MINER, len(acked)  # killed with submissions outstanding
 
     proc, ws_url, http_url = _start(db, log)  # restart on the same ledger

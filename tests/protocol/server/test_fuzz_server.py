@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import threading
 from collections import Counter, deque
@@ -284,8 +285,12 @@ async def _fuzz(total: int, seed: int) -> Counter[str]:
     return total_tally
 
 
-def test_ten_thousand_generated_and_mutated_frames_get_only_error_acks() -> None:
-    tally = run(_fuzz(DEFAULT_FRAMES, seed=20261127))
+def test_ten_thousand_generated_and_mutated_frames_get_only_error_acks(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        tally = run(_fuzz(DEFAULT_FRAMES, seed=20261127))
+    # No exception escaped anywhere: no handler error (aiohttp), no lost task (asyncio), no INTERNAL ack.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert tally["INTERNAL"] == 0
     assert sum(tally.values()) >= 0.8 * DEFAULT_FRAMES  # (valid stats frames get no reply)
     # The generator reaches every frame-level code and the deeper submit checks.
     for name in ("MALFORMED_JSON", "UNKNOWN_METHOD", "INVALID_FIELD", "BAD_HEX", "BAD_IDENTITY", "FRAME_TOO_LARGE",
@@ -295,9 +300,11 @@ def test_ten_thousand_generated_and_mutated_frames_get_only_error_acks() -> None
 
 
 @pytest.mark.slow
-def test_many_more_frames() -> None:
-    tally = run(_fuzz(SLOW_FRAMES, seed=7), timeout=1800)
-    assert sum(tally.values()) >= 0.8 * SLOW_FRAMES
+def test_many_more_frames(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        tally = run(_fuzz(SLOW_FRAMES, seed=7), timeout=1800)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert tally["INTERNAL"] == 0 and sum(tally.values()) >= 0.8 * SLOW_FRAMES
 
 
 # -- hypothesis: generated messages, mutated, against a server on a background loop -------------------

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from miner import exit_codes
 from miner._version import __version__
-from miner.api import PROGRESS_WINDOW_SECONDS, MinerApi, readiness
+from miner.api import MinerApi, readiness
 from miner.cpu import available_cpus, resolve_threads
 from miner.journal import Journal, JournalError
 from miner.metrics import MinerMetrics
@@ -182,7 +182,8 @@ class MinerDaemon:
         assert self.strategy is not None
         self.submitter = ResultSubmitter(
             self.journal, self.stats, self.metrics, self.strategy.connection_for,
-            SubmitPolicy(stale_after=s.stale_result_seconds, attempts=s.submit_attempts))
+            SubmitPolicy(stale_after=s.stale_result_seconds, attempts=s.submit_attempts,
+                         resend_after=s.submit_timeout_seconds))
         self.submitter.restore(restored)
         self.preparer = JobPreparer(self.board, self.scorers, self.stats,
                                     self_test=self._self_test_one if s.self_test else None,
@@ -329,7 +330,7 @@ class MinerDaemon:
                          detail=None if ready else f"no server answered within {s.ready_timeout_seconds:g} s")
             interval = self.notifier.watchdog_interval
             if interval is not None and now - last_watchdog >= interval:
-                if self.stats.progressing(max(2 * interval, PROGRESS_WINDOW_SECONDS / 6)):
+                if self.stats.progressing(2 * interval):  # progress within WatchdogSec, or nothing to do
                     self.notifier.watchdog()
                     last_watchdog = now
             stalled_for = self.stats.seconds_since_progress()
@@ -382,12 +383,15 @@ class MinerDaemon:
         self.stats.stopping = True
         self.notifier.stopping()
         if self.pool is not None:
-            stopped = await asyncio.to_thread(self.pool.stop, 5.0)
+            # A stalled worker will not return: do not wait for it (its thread is a daemon thread).
+            grace = 0.5 if self.exit_code == exit_codes.EXIT_STALLED else 5.0
+            stopped = await asyncio.to_thread(self.pool.stop, grace)
             if not stopped:
-                log.warning("workers_still_running", detail="a worker did not finish its iteration in 5 s")
+                log.warning("workers_still_running", detail=f"a worker did not finish its iteration in {grace:g} s")
         if self._found is not None and self.submitter is not None:
             while not self._found.empty():
-                await self.submitter.add(self._found.get_nowait(), None)
+                found = self._found.get_nowait()
+                await self.submitter.add(found, found.session)
         remaining = 0
         if self.submitter is not None and self.exit_code != exit_codes.EXIT_STALLED:
             remaining = await self.submitter.flush(self.settings.shutdown_timeout_seconds, self._abort_flush)

@@ -5,8 +5,9 @@ call returns:
 
 * ``found`` — a new result: its id, the encoded ``StratumSubmit`` (the wire text, decoded again on
   replay), the server and work it belongs to, its kind (solution or share) and when it was found;
-* ``sent`` — the result went out at least once (an answer may have been lost), so a ``DUPLICATE``
-  answer to a later resend means the earlier send was accepted;
+* ``sent`` — the result is going out (written before each send, with the time): an answer may be
+  lost, so it is sent again only after the submit timeout has passed since, and then a
+  ``DUPLICATE`` answer means the earlier send was recorded;
 * ``done`` — a definitive verdict (accepted, rejected, stale or error): the result is finished.
 
 Opening the journal replays it, keeps the results without a ``done`` record, and rewrites the file
@@ -66,6 +67,8 @@ class JournalRecord:
     kind: Literal["solution", "share"]
     found_at: float
     sent: bool = False
+    #: Wall-clock time of the last ``sent`` record (``None`` if never sent).
+    sent_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``found`` record."""
@@ -174,7 +177,8 @@ class Journal:
                     found.setdefault(record.result_id, record)
                 elif op == "sent" and obj["id"] in found:
                     rec = found[obj["id"]]
-                    found[obj["id"]] = JournalRecord(rec.result_id, rec.submit, rec.work, rec.kind, rec.found_at, True)
+                    found[obj["id"]] = JournalRecord(rec.result_id, rec.submit, rec.work, rec.kind, rec.found_at, True,
+                                                     float(obj.get("at", time.time())))
                 elif op == "done":
                     found.pop(obj["id"], None)
             except (ValueError, KeyError, TypeError):
@@ -189,7 +193,8 @@ class Journal:
             for record in self._pending.values():
                 fh.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
                 if record.sent:
-                    fh.write(json.dumps(self._op("sent", record.result_id), separators=(",", ":")) + "\n")
+                    sent = {**self._op("sent", record.result_id), "at": record.sent_at or time.time()}
+                    fh.write(json.dumps(sent, separators=(",", ":")) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -229,13 +234,15 @@ class Journal:
             self._pending[record.result_id] = record
 
     def mark_sent(self, result_id: str) -> None:
-        """Note that the result was sent at least once (no-op if already noted)."""
+        """Note that the result is being sent (durable when this returns)."""
         with self._lock:
             rec = self._pending.get(result_id)
-            if rec is None or rec.sent:
+            if rec is None:
                 return
-            self._append(self._op("sent", result_id))
-            self._pending[result_id] = JournalRecord(rec.result_id, rec.submit, rec.work, rec.kind, rec.found_at, True)
+            op = self._op("sent", result_id)
+            self._append(op)
+            self._pending[result_id] = JournalRecord(rec.result_id, rec.submit, rec.work, rec.kind, rec.found_at, True,
+                                                     op["at"])
 
     def finish(self, result_id: str, verdict: Verdict, code: int | None = None, reason: str = "") -> None:
         """Record the definitive verdict; the result leaves the journal."""

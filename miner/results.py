@@ -8,7 +8,9 @@ its first send; it leaves the journal only with a definitive verdict:
 server answer                                    verdict
 ===============================================  ============================================
 ``Success``                                      accepted
-``DUPLICATE`` to a result sent before            accepted (the earlier send was recorded)
+``DUPLICATE`` to a result sent before            accepted (the earlier send was recorded; a copy is
+                                                 resent only ``resend_after`` seconds after the
+                                                 last, so the first copy is no longer in flight)
 ``STALE_JOB``, ``WRONG_EPOCH``                   stale
 other ``3xx``, ``DUPLICATE`` on a first send     rejected (the reason is logged verbatim)
 ``1xx`` (our message was malformed)              error
@@ -93,6 +95,9 @@ class SubmitPolicy:
     retry_max: float = 30.0
     #: Submissions in flight per session (the reference server answers SERVER_BUSY above 16).
     max_inflight: int = 8
+    #: A result whose answer was lost is sent again only this long after its last send (the submit
+    #: timeout): by then the server has finished with the first copy, so its answer is definitive.
+    resend_after: float = 30.0
 
 
 @dataclass
@@ -104,6 +109,7 @@ class PendingResult:
     higher_is_better: bool
     session: int | None  # serial of the session whose job it was found on; None: replayed from the journal
     sent: bool
+    sent_at: float | None = None  # wall clock of the last send
     in_flight: bool = False
     retries: int = 0
     not_before: float = 0.0
@@ -144,7 +150,7 @@ class ResultSubmitter:
         for record in records:
             submit = decode_as(record.submit, StratumSubmit)
             higher = Algo(record.work.algo).higher_is_better
-            self.pending[record.result_id] = PendingResult(record, submit, higher, None, record.sent)
+            self.pending[record.result_id] = PendingResult(record, submit, higher, None, record.sent, record.sent_at)
         self._update_gauge()
         if records:
             log.info("journal_restored", results=len(records), sent_before=sum(r.sent for r in records))
@@ -183,6 +189,8 @@ class ResultSubmitter:
 
     async def _dispatch(self) -> None:
         now = time.monotonic()
+        if self._hold:
+            self._hold = {serial: until for serial, until in self._hold.items() if until > now}
         for result in list(self.pending.values()):
             if result.in_flight or result.finishing or now < result.not_before:
                 continue
@@ -198,6 +206,8 @@ class ResultSubmitter:
                 continue
             if conn.inflight >= self.policy.max_inflight or now < self._hold.get(conn.serial, 0.0):
                 continue
+            if result.sent_at is not None and time.time() < result.sent_at + self.policy.resend_after:
+                continue  # its earlier copy may still be in verification on the server
             if result.session != conn.serial:
                 if result.session is None:
                     result.resubmitted = True
@@ -210,12 +220,12 @@ class ResultSubmitter:
             task.add_done_callback(self._tasks.discard)
 
     async def _send(self, result: PendingResult, conn: ServerConnection) -> None:
-        sent_before = result.sent
+        # An earlier copy went out and no answer came back: the server may have recorded it.
+        sent_before = result.sent_at is not None
         conn.inflight -= 1
         try:
-            if not result.sent:
-                await asyncio.to_thread(self.journal.mark_sent, result.result_id)
-                result.sent = True
+            await asyncio.to_thread(self.journal.mark_sent, result.result_id)
+            result.sent, result.sent_at = True, time.time()
             started = time.monotonic()
             try:
                 ack = await conn.submit(result.submit)
@@ -230,6 +240,8 @@ class ResultSubmitter:
                 if not conn.closed:
                     await conn.close()
                 return
+            if outcome in ("retry", "reconnect"):
+                result.sent_at = None  # answered: the server holds no copy, it may go again at once
             if outcome == "retry":
                 result.retries += 1
                 if result.retries >= self.policy.attempts:

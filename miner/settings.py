@@ -123,7 +123,8 @@ class MinerSettings(BaseModel):
     connect_timeout_seconds: Seconds = Field(10.0, description="Connect, login and first job must complete within "
                                                                "this time.")
     submit_timeout_seconds: Seconds = Field(30.0, description="A submit without an answer this long marks the "
-                                                              "connection dead (the result is sent again).")
+                                                              "connection dead; the result is sent again on the next "
+                                                              "session, no sooner than this long after its last send.")
     heartbeat_seconds: Seconds = Field(20.0, description="WebSocket ping interval; no pong within half of it "
                                                          "closes the connection.")
     job_timeout_seconds: Seconds = Field(90.0, description="No message from the server this long (it pushes a "

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"bench: {args.seconds:g} s per run, {threads} threads of {available_cpus()} available CPUs")
     print(f"{'algo':<10} {'threads':>7} {'it/s':>10} {'it/s/thread':>12} {'scaling':>8}")
     for scorer in scorers.values():
-        print(f"{scorer.name:<10} preparing the default work...", end="\r", flush=True)
+        if sys.stdout.isatty():
+            print(f"{scorer.name:<10} preparing the default work...", end="\r", flush=True)
         work = scorer.bench_work()
         single = measure(scorer, work, 1, args.seconds, warmup=args.warmup)
         print(f"{scorer.name:<10} {1:>7} {single.rate:>10.2f} {single.rate_per_thread:>12.2f} {'1.00x':>8}")

@@ -78,7 +78,9 @@ def test_server_killed_mid_submit_and_restarted(tmp_path: Path) -> None:
             before = _accepted(daemon)
             await wait_for(lambda: _accepted(daemon) > before, 60, "mining to resume after the restart")
             assert time.monotonic() - killed_at < 60
-            assert all(rid not in submitter.pending for rid in in_flight)  # each got its verdict
+            # each is sent again once the submit timeout has passed since its first send, and gets a verdict
+            await wait_for(lambda: all(rid not in submitter.pending for rid in in_flight),
+                           settings.submit_timeout_seconds + 15, "verdicts for the results that were in flight")
             await _settle(daemon)
             state = daemon.stats.server(server.url)
             assert state.up and state.failures["closed"] + state.failures["heartbeat"] >= 1

@@ -69,7 +69,7 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
         def miner(port: int) -> list[str]:
             return miner_command("run", "--server", proxy.url, "--wallet", WALLET, "--worker", "test-rig",
                                  "--threads", "1", "--journal-file", str(journal), "--api-port", str(port),
-                                 "--no-self-test", "--submit-timeout-seconds", "120", "--heartbeat-seconds", "120",
+                                 "--no-self-test", "--submit-timeout-seconds", "5", "--heartbeat-seconds", "120",
                                  "--job-timeout-seconds", "300", "--log-format", "json")
 
         port1 = _free_port()
@@ -80,7 +80,7 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
             proxy.freeze()
             await wait_for(lambda: len(_pending(journal)) >= 3, 60, "unsent results in the journal", interval=0.05)
             first.send_signal(signal.SIGKILL)
-            assert first.wait(10) == -signal.SIGKILL
+            assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
         finally:
             if first.poll() is None:
                 first.kill()
@@ -99,7 +99,7 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
             doc = _status(port2)
             assert doc is not None and doc.resubmitted == len(unsent)
             second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0
+            assert await asyncio.to_thread(second.wait, 30) == 0  # the relay runs in this loop: keep it going
         finally:
             if second.poll() is None:
                 second.kill()

@@ -36,7 +36,7 @@ class Harness:
         self.conn: ServerConnection | None = None
         self.submitter = ResultSubmitter(self.journal, self.stats, MinerMetrics(self.stats, process_collectors=False),
                                          lambda url: self.conn if self.conn and self.conn.endpoint.url == url else None,
-                                         policy or SubmitPolicy(retry_initial=0.01, retry_max=0.02))
+                                         policy or SubmitPolicy(retry_initial=0.01, retry_max=0.02, resend_after=0.2))
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Harness:
@@ -109,6 +109,8 @@ def test_lost_answer_is_resent_on_the_next_session_and_a_duplicate_means_accepte
             second.answers[nonce] = StratumAck.rejected(ErrorCode.DUPLICATE, "already submitted")
             h.conn = second
             h.submitter.wake()
+            await asyncio.sleep(0.1)
+            assert second.submitted == []  # not while the first copy may still be in verification
             await h.settle()
             assert [s.nonce for s in second.submitted] == [nonce]
             assert second.submitted[0].job_id == "j.1"  # the job it was found on
@@ -148,7 +150,8 @@ def test_results_of_replaced_work_are_stale_without_sending(tmp_path: Path) -> N
 
 def test_busy_server_is_retried_then_given_up(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with Harness(tmp_path, SubmitPolicy(attempts=3, retry_initial=0.01, retry_max=0.02)) as h:
+        async with Harness(tmp_path, SubmitPolicy(attempts=3, retry_initial=0.01, retry_max=0.02,
+                                                  resend_after=0.2)) as h:
             conn = h.conn = FakeConnection(URL)
             found = _found(conn.first_job, 6, conn.serial)
             conn.answers[found.nonce.hex()] = StratumAck.rejected(ErrorCode.SERVER_BUSY, "busy")

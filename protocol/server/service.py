@@ -133,6 +133,7 @@ class WorkService:
         self.metrics.bind(connections=lambda: len(self.sessions), pull_sessions=lambda: len(self.pull_sessions),
                           pending=lambda: pool.pending, idle=lambda: float(self.idle), epoch=lambda: self._epoch)
         self._last_idle = self.idle
+        self._spawn(self._warm_up())
         if cfg.vardiff and cfg.calibration_walks > 0:
             for task in self._task_order:
                 if task.distribution is None:
@@ -474,6 +475,13 @@ class WorkService:
             self.send_job(session, "submit")
 
     # -- background -------------------------------------------------------------------------------
+
+    async def _warm_up(self) -> None:
+        assert self.pool is not None
+        try:
+            await self.pool.warm_up()
+        except Exception:  # a worker that cannot even load the scorer will fail real requests loudly
+            log.exception("workserver.warm_up_failed")
 
     async def _calibrate(self, task: TaskState) -> None:
         assert self.pool is not None

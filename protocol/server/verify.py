@@ -181,6 +181,15 @@ def _run(verifier: Verifier, request: VerifyRequest) -> VerifyOutcome:
     return verifier.compute(request)
 
 
+def _warm_up() -> None:
+    # Import the scorer and load its compiled kernels (numba's cache) with one tiny score.
+    from scoring import neuraxon as NX  # noqa: PLC0415
+    from scoring.neuraxon_task import TaskSpec  # noqa: PLC0415
+
+    tiny = TaskSpec.from_dict({"lifetime_ticks": 2, "worlds": 1, "walk": {"steps": 1}})
+    NX.score(tiny, bytes(32), bytes(32))
+
+
 class VerificationPool:
     """Runs verifier calls off the event loop, with a bound on pending requests.
 
@@ -220,6 +229,11 @@ class VerificationPool:
             return await loop.run_in_executor(self._executor, _run, verifier, request)
         finally:
             self._pending -= 1
+
+    async def warm_up(self) -> None:
+        """Start every worker and load the scorer in it, so the first submissions do not wait for that."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, _warm_up) for _ in range(self.workers)))
 
     async def map(self, verifier: Verifier, requests: list[VerifyRequest]) -> list[VerifyOutcome]:
         """Compute several requests (bypassing the pending bound), results in order."""

@@ -37,8 +37,7 @@ from miner.cpu import resolve_threads
 from miner.scorers import NeuraxonScorer, NeuraxonWork
 from protocol.identity import public_key_from_identity
 from scoring.neuraxon_task import DEFAULT_TASK
-from tests.miner.harness import ROOT, WALLET, ServerProcess, clean_env, miner_command
-from tests.miner.server_process import ADMIN_TOKEN
+from tests.miner.harness import ROOT, WALLET, ServerProcess, clean_env, miner_command, set_server_idle
 
 UNREACHABLE = 10**12
 
@@ -52,15 +51,6 @@ def _free_port() -> int:
 def _status(port: int) -> dict[str, object]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
-
-
-def _set_idle(server: ServerProcess, idle: bool) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/admin/state", method="POST",
-                                     data=json.dumps({"Idle": idle}).encode(),
-                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}",
-                                              "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        resp.read()
 
 
 def _busy_seconds() -> float:
@@ -129,13 +119,13 @@ def main() -> int:
         ours = [os.getpid(), miner.pid, server.pid]
         for round_ in range(1, args.rounds + 1):
             for attempt in range(args.retries + 1):
-                _set_idle(server, True)
+                set_server_idle(server, True)
                 _wait(lambda: (_status_or_none(port) or {}).get("job", {}).get("idle") is True, 30)  # type: ignore[union-attr]
                 time.sleep(1.0)
                 window = CpuWindow(ours)
                 bench = measure(scorer, work, threads, args.seconds, warmup=args.warmup)
                 foreign_bench = window.foreign_share()
-                _set_idle(server, False)
+                set_server_idle(server, False)
                 _wait(lambda: (_status_or_none(port) or {}).get("job", {}).get("computable") is True, 30)  # type: ignore[union-attr]
                 time.sleep(args.warmup)
                 window = CpuWindow(ours)

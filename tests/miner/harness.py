@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from Crypto.Hash import KangarooTwelve
 from miner.daemon import MinerDaemon
 from miner.settings import MinerSettings
 from protocol.identity import identity_from_public_key
+from tests.miner.server_process import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 #: The tests' wallet; on the small task at threshold 400 about 0.7 % of its walks are solutions.
@@ -114,6 +117,15 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(10)
             self.proc = None
+
+
+def set_server_idle(server: ServerProcess, idle: bool) -> None:
+    """Switch a test server's idle jobs on or off through its admin API (blocking; run it in a thread)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/admin/state", method="POST",
+                                     data=json.dumps({"Idle": idle}).encode(),
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        resp.read()
 
 
 def ledger_accepted(db: Path, worker: str = "test-rig") -> list[tuple[str, str]]:

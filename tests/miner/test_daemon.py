@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from miner import exit_codes
 from miner.daemon import MinerDaemon
 from miner.scorers import JobInputs, NeuraxonScorer, PreparedWork
 from protocol.fields import Algo
-from tests.miner.harness import ServerProcess, fast_settings, ledger_accepted, running_daemon, wait_for
-from tests.miner.server_process import ADMIN_TOKEN
-
-
-def _set_idle(server: ServerProcess, idle: bool) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/admin/state", method="POST",
-                                     data=json.dumps({"Idle": idle}).encode(),
-                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        resp.read()
+from tests.miner.harness import (
+    ServerProcess,
+    fast_settings,
+    ledger_accepted,
+    running_daemon,
+    set_server_idle,
+    wait_for,
+)
 
 
 def test_pull_mode_mines_and_the_books_agree(tmp_path: Path) -> None:
@@ -52,13 +48,13 @@ def test_idle_job_stops_computing_until_work_returns(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_daemon(fast_settings(tmp_path, [server.url])) as daemon:
             await wait_for(lambda: daemon.stats.iterations > 50, 30, "mining")
-            await asyncio.to_thread(_set_idle, server, True)
+            await asyncio.to_thread(set_server_idle, server, True)
             await wait_for(lambda: (job := daemon.stats.job) is not None and job.job.is_idle, 10, "the idle job")
             await asyncio.sleep(0.2)
             parked = daemon.stats.iterations
             await asyncio.sleep(1.0)
             assert daemon.stats.iterations == parked  # no computing while idle
-            await asyncio.to_thread(_set_idle, server, False)
+            await asyncio.to_thread(set_server_idle, server, False)
             await wait_for(lambda: daemon.stats.iterations > parked + 50, 10, "mining to resume")
 
     try:

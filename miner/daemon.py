@@ -326,8 +326,11 @@ class MinerDaemon:
             if not self._ready_sent and (ready or now - started >= s.ready_timeout_seconds):
                 self._ready_sent = True
                 self.notifier.ready(self._status_text())
-                log.info("miner_ready" if ready else "miner_ready_timeout", api=self.stats.api_url,
-                         detail=None if ready else f"no server answered within {s.ready_timeout_seconds:g} s")
+                if ready:
+                    log.info("miner_ready", api=self.stats.api_url)
+                else:
+                    log.warning("miner_ready_timeout", api=self.stats.api_url,
+                                detail=f"not mining after {s.ready_timeout_seconds:g} s; told systemd READY anyway")
             interval = self.notifier.watchdog_interval
             if interval is not None and now - last_watchdog >= interval:
                 if self.stats.progressing(2 * interval):  # progress within WatchdogSec, or nothing to do

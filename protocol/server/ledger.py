@@ -299,6 +299,12 @@ class Ledger:
         ).fetchone()
         return row is not None
 
+    def accepted_for_job(self, job_id: str, nonce: str) -> bool:
+        """Whether a result with this nonce was accepted for this job (job ids are unique across
+        server runs), so a resubmission after a restart learns it is recorded."""
+        row = self._db.execute("SELECT 1 FROM accepted WHERE job_id = ? AND nonce = ?", (job_id, nonce)).fetchone()
+        return row is not None
+
     def network(self, network_id: str) -> bytes | None:
         """The canonical JSON of a stored network, or ``None``."""
         row = self._db.execute("SELECT body FROM networks WHERE network_id = ?", (network_id,)).fetchone()

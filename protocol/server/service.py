@@ -5,13 +5,14 @@ WebSocket and the HTTP pull mode. Everything here runs on the event loop and nev
 are recomputed in the :class:`~protocol.server.verify.VerificationPool`, ledger writes run on the
 ledger's own thread, and an accepted submission is committed before its ack is returned.
 
-Submission checks, in order (each with its own code): job known to this worker (``UNKNOWN_JOB``;
+Submission checks, in order (each with its own code): a job the server no longer knows whose
+nonce the ledger holds (``DUPLICATE``: recorded before a restart); job known to this worker (``UNKNOWN_JOB``;
 ``STALE_JOB`` for an expired job or one from before a restart), epoch (``WRONG_EPOCH``), not idle
 (``STALE_JOB``), not already accepted (``DUPLICATE`` — before staleness, so a miner that lost an ack
 learns its result is recorded), still the current work (``STALE_JOB``), nonce inside the worker's
 prefix (``NONCE_OUT_OF_RANGE``) and canonical (``INVALID_NONCE``), claimed score worth anything
 (``PARENT_NOT_BEATEN`` / ``BELOW_THRESHOLD``), capacity (``SERVER_BUSY``), not in verification
-already (``DUPLICATE``), then the recomputation (``SCORE_MISMATCH``) and the ledger commit.
+already (``SERVER_BUSY``: retry later), then the recomputation (``SCORE_MISMATCH``) and the ledger commit.
 """
 
 from __future__ import annotations
@@ -357,6 +358,11 @@ class WorkService:
             return self._reject(ErrorCode.SHUTTING_DOWN, "the work server is stopping", submit)
         issued = self.jobs.get(submit.job_id)
         if issued is None:
+            # A result acked just before a restart (or whose job has since expired) and sent again:
+            # it is recorded, which the miner must learn rather than count it stale.
+            if await self.ledger.call(Ledger.accepted_for_job, submit.job_id, submit.nonce):
+                return self._reject(ErrorCode.DUPLICATE, "this nonce was already accepted for this job", submit,
+                                    "Nonce")
             if self.jobs.retired(submit.job_id):
                 return self._reject(ErrorCode.STALE_JOB, "job expired or from before a server restart; "
                                     "work on the newest job", submit, "JobId")
@@ -397,7 +403,9 @@ class WorkService:
                                 "verification; resubmit later", submit)
         key = (job.identity, job.task_id, submit.nonce)
         if key in self._inflight:
-            return self._reject(ErrorCode.DUPLICATE, "this nonce is already being verified", submit, "Nonce")
+            # Not DUPLICATE: that verdict is definitive for a miner, and this verification may still fail.
+            return self._reject(ErrorCode.SERVER_BUSY, "this nonce is already being verified; resubmit later",
+                                submit, "Nonce")
         self._inflight.add(key)
         session.inflight += 1
         try:

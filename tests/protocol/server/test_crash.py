@@ -70,7 +70,8 @@ def _solutions(job: StratumJob, count: int) -> list[tuple[str, int]]:
     return out
 
 
-async def _mine_until_killed(ws_url: str, proc: subprocess.Popen[str], workers: list[int]) -> set[tuple[str, str]]:
+async def _mine_until_killed(ws_url: str, proc: subprocess.Popen[str], workers: list[int],
+                             old_jobs: dict[str, StratumJob]) -> set[tuple[str, str]]:
     acked: set[tuple[str, str]] = set()
     async with Miner.connect(ws_url, "m0") as m0, Miner.connect(ws_url, "m1") as m1, \
             Miner.connect(ws_url, "m2") as m2:
@@ -90,6 +91,7 @@ async def _mine_until_killed(ws_url: str, proc: subprocess.Popen[str], workers: 
                 if ack.success:
                     assert ack.nonce is not None
                     acked.add((job.identity, ack.nonce))
+                    old_jobs[ack.nonce] = job
                     if len(acked) == KILL_AFTER:
                         workers.extend(_children(proc.pid))  # its verification processes
                         os.kill(proc.pid, signal.SIGKILL)  # right after an ack, with more in flight
@@ -103,7 +105,8 @@ def test_kill_9_right_after_acks_loses_nothing_acked(tmp_path: Path) -> None:
     proc, ws_url, _ = _start(db, log)
     try:
         workers: list[int] = []
-        acked = run(_mine_until_killed(ws_url, proc, workers), timeout=180)
+        old_jobs: dict[str, StratumJob] = {}
+        acked = run(_mine_until_killed(ws_url, proc, workers, old_jobs), timeout=180)
         assert workers
     finally:
         proc.kill()
@@ -125,6 +128,9 @@ def test_kill_9_right_after_acks_loses_nothing_acked(tmp_path: Path) -> None:
                 identity, nonce = next((i, n) for i, n in sorted(acked) if i == job.identity)
                 score = NX.score(SMALL_SPEC, identity, nonce)
                 await miner.send(job.submit(nonce, score))  # a miner that lost this ack resubmits it
+                assert (await miner.expect(StratumAck)).code == ErrorCode.DUPLICATE
+                # ... or resends it unchanged, on the job from before the restart: still recorded.
+                await miner.send(old_jobs[nonce].submit(nonce, score))
                 assert (await miner.expect(StratumAck)).code == ErrorCode.DUPLICATE
 
         run(after_restart())

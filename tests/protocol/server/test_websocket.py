@@ -79,7 +79,7 @@ def test_stale_job_after_the_parent_improves_and_after_an_epoch_change() -> None
     run(body())
 
 
-def test_duplicate_and_in_flight_duplicate() -> None:
+def test_duplicate_and_in_flight_copy() -> None:
     async def body() -> None:
         async with serving(small_config(training=False)) as server, Miner.connect(server.ws_url) as miner:
             job = await miner.login()
@@ -89,12 +89,16 @@ def test_duplicate_and_in_flight_duplicate() -> None:
             await miner.send(job.submit(nonce, score))
             ack = await miner.expect(StratumAck)
             assert ack.code == ErrorCode.DUPLICATE and ack.field == "Nonce"
-            # Two copies in flight at once: exactly one is accepted.
+            # Two copies in flight at once: exactly one is accepted; the other is told to retry
+            # later (not DUPLICATE, which is definitive while that verification could still fail),
+            # and its retry then learns it is recorded.
             nonce2, score2, _ = find_nonce(job, SMALL_SPEC, job.is_solution, start=counter + 1)
             await miner.send(job.submit(nonce2, score2))
             await miner.send(job.submit(nonce2, score2))
             codes = sorted([(await miner.expect(StratumAck)).code, (await miner.expect(StratumAck)).code])
-            assert codes == [ErrorCode.OK, ErrorCode.DUPLICATE]
+            assert codes == [ErrorCode.OK, ErrorCode.SERVER_BUSY]
+            await miner.send(job.submit(nonce2, score2))
+            assert (await miner.expect(StratumAck)).code == ErrorCode.DUPLICATE
             assert len(await server.service.ledger.call(Ledger.accepted)) == 2
 
     run(body())

@@ -55,21 +55,12 @@ def _check(where: str, value: Any, kind: type, lo: float | None = None, hi: floa
     return value
 
 
-def _range(where: str, value: Any, lo: float, hi: float) -> tuple[float, float]:
+def _range(where: str, value: Any, lo: float, hi: float, kind: type = float) -> tuple[Any, Any]:
+    """A ``[low, high]`` pair of ``kind`` (float or int) within ``[lo, hi]``, ``low <= high``."""
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise TaskSpecError(f"{where}: must be a [low, high] pair, got {value!r}")
-    a = _check(f"{where}[0]", value[0], float, lo, hi)
-    b = _check(f"{where}[1]", value[1], float, lo, hi)
-    if a > b:
-        raise TaskSpecError(f"{where}: low {a} exceeds high {b}")
-    return (a, b)
-
-
-def _int_range(where: str, value: Any, lo: int, hi: int) -> tuple[int, int]:
-    if not isinstance(value, list | tuple) or len(value) != 2:
-        raise TaskSpecError(f"{where}: must be a [low, high] pair, got {value!r}")
-    a = _check(f"{where}[0]", value[0], int, lo, hi)
-    b = _check(f"{where}[1]", value[1], int, lo, hi)
+    a = _check(f"{where}[0]", value[0], kind, lo, hi)
+    b = _check(f"{where}[1]", value[1], kind, lo, hi)
     if a > b:
         raise TaskSpecError(f"{where}: low {a} exceeds high {b}")
     return (a, b)
@@ -265,7 +256,7 @@ def _section(cls: type[_Section], obj: Any, where: str) -> _Section:
         if spec[0] == "range":
             values[name] = _range(w, v, spec[1], spec[2])
         elif spec[0] == "irange":
-            values[name] = _int_range(w, v, spec[1], spec[2])
+            values[name] = _range(w, v, spec[1], spec[2], int)
         elif spec[0] is bool:
             if not isinstance(v, bool):
                 raise TaskSpecError(f"{w}: must be true or false, got {v!r}")

@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     work.add_argument("--idle", action="store_true", help="start in the idle phase (all-zero seed)")
     work.add_argument("--idle-schedule", metavar="WORK:IDLE", help="repeat WORK seconds of work, IDLE of idle")
     work.add_argument("--job-interval", type=float, default=30.0, help="seconds between job pushes (default 30)")
+    work.add_argument("--parent-refresh", type=float, default=30.0, metavar="SECONDS",
+                      help="training: publish a new best network as the jobs' parent at most this often, so "
+                           "solutions against the current parent are not all turned stale (default 30; 0 = at once)")
+    work.add_argument("--parent-bar-walks", type=int, default=32, metavar="N",
+                      help="training: sample N walks from each new parent and raise its jobs' Threshold so a "
+                           "solution is as rare as on the root (default 32; 0 = any improvement is a solution)")
     work.add_argument("--share-interval", type=float, default=15.0, help="vardiff target seconds per share")
     work.add_argument("--retarget", type=float, default=60.0, help="vardiff window in seconds (default 60)")
     work.add_argument("--no-vardiff", action="store_true", help="no ShareThreshold (shares are solutions)")
@@ -139,6 +145,7 @@ def _config(args: argparse.Namespace) -> Any:
             admin_token=args.admin_token, tls_cert=args.tls_cert, tls_key=args.tls_key,
             max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
             verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
+            parent_refresh_seconds=args.parent_refresh, parent_bar_walks=args.parent_bar_walks,
             share_interval_seconds=args.share_interval, retarget_seconds=args.retarget, vardiff=not args.no_vardiff,
             idle=args.idle, idle_schedule=schedule, inline_task=args.inline_task, inline_parent=args.inline_parent,
             **({"verify_workers": args.verify_workers} if args.verify_workers is not None else {}),

@@ -218,17 +218,18 @@ def _network_response(body: bytes, network_id: str, score: int | None = None) ->
 async def get_best_network(request: web.Request) -> web.Response:
     """``GET /api/v1/tasks/{id}/network``: the best accepted network so far (canonical JSON)."""
     task = _task(request)
-    if task.parent is None:
+    if task.best is None:
         raise web.HTTPNotFound(text="no accepted solution for this task yet")
-    return _network_response(task.parent.body, task.parent.network_id, task.parent.score)
+    return _network_response(task.best.body, task.best.network_id, task.best.score)
 
 
 async def get_network(request: web.Request) -> web.Response:
     """``GET /api/v1/tasks/{id}/networks/{network_id}``: a network that was the task's best."""
     task = _task(request)
     network_id = request.match_info["network_id"]
-    if task.parent is not None and task.parent.network_id == network_id:
-        return _network_response(task.parent.body, network_id, task.parent.score)
+    for known in (task.parent, task.best):
+        if known is not None and known.network_id == network_id:
+            return _network_response(known.body, network_id, known.score)
     body = await _service(request).ledger.call(Ledger.network, network_id.lower())
     if body is None:
         raise web.HTTPNotFound(text="no such network")
@@ -242,8 +243,8 @@ async def get_progress(request: web.Request) -> web.Response:
                             identity=row.identity, worker=row.worker[:64]) for row in task.history]
     return _document(TaskProgress(
         task_id=task.task_id, algo=task.algo, name=task.entry.name[:64], threshold=task.entry.threshold,
-        training=task.entry.training, best_score=task.parent.score if task.parent else None,
-        best_network_id=task.parent.network_id if task.parent else None, solutions=task.solutions,
+        training=task.entry.training, best_score=task.best.score if task.best else None,
+        best_network_id=task.best.network_id if task.best else None, solutions=task.solutions,
         shares=task.shares, points=points))
 
 

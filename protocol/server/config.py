@@ -79,6 +79,17 @@ class ServerConfig:
     verify_nice: int = 10
     #: Seconds between periodic job pushes (Pool Connect sends one about every 30 s).
     job_interval_seconds: float = 30.0
+    #: Cumulative training: a new best network becomes the parent of jobs at most this often. Until
+    #: then solutions against the current parent stay valid (and are accepted), so a fleet does not
+    #: turn every in-flight result stale on each improvement; 0 publishes every new best at once.
+    parent_refresh_seconds: float = 0.0
+    #: Cumulative training: before a best network is published as the parent, sample this many walks
+    #: from it and set its jobs' ``Threshold`` to the score that a walk from the parent reaches about as
+    #: often as a walk from the root reaches the task's threshold — so solutions stay as rare as on the
+    #: root instead of nearly every walk (which improves on its parent) being one, which would flood
+    #: verification. Needs the root's score distribution (``calibration_walks``). 0: any improvement
+    #: on the parent that meets the task's threshold is a solution.
+    parent_bar_walks: int = 0
     #: Vardiff: target seconds between shares per worker, and the retarget window in seconds.
     vardiff: bool = True
     share_interval_seconds: float = 15.0
@@ -113,6 +124,10 @@ class ServerConfig:
             raise ValueError("verify_mode must be 'thread' or 'process'")
         if not 0 <= self.epoch <= 0xFFFF:
             raise ValueError("epoch must be 0..65535")
+        if self.parent_bar_walks < 0:
+            raise ValueError(f"parent_bar_walks must be >= 0, got {self.parent_bar_walks}")
+        if self.parent_refresh_seconds < 0:
+            raise ValueError(f"parent_refresh_seconds must be >= 0, got {self.parent_refresh_seconds}")
         if self.job_interval_seconds <= 0 or self.share_interval_seconds <= 0 or self.retarget_seconds <= 0:
             raise ValueError("intervals must be positive")
         ids = [t.task_id for t in self.tasks]

@@ -82,6 +82,13 @@ class EmbeddedServer:
         await self.close()
 
 
+#: The demo publishes a new best network as the jobs' parent at most every 30 s, like a pool: a
+#: newcomer sees solutions accepted instead of nearly all of them turned stale by the last one.
+DEMO_PARENT_REFRESH_SECONDS = 30.0
+#: Walks sampled from each new parent to set its jobs' threshold (solutions as rare as on the root).
+DEMO_PARENT_BAR_WALKS = 32
+
+
 async def start_embedded(db_path: Path | str | None = None, *, tasks: Sequence[TaskEntry] | None = None,
                          threshold: int = DEMO_THRESHOLD, training: bool = True, verify_workers: int = 1,
                          **overrides: Any) -> EmbeddedServer:
@@ -104,6 +111,11 @@ async def start_embedded(db_path: Path | str | None = None, *, tasks: Sequence[T
         admin_token=admin_token,
         verify_workers=verify_workers,
         calibration_walks=32,
+        # Not niced: the miner's threads take every core, and a niced verifier would get a tenth of
+        # one, so results would queue for verification until the next parent turned them stale.
+        verify_nice=0,
+        parent_refresh_seconds=DEMO_PARENT_REFRESH_SECONDS,
+        parent_bar_walks=DEMO_PARENT_BAR_WALKS,
     )
     if overrides:
         config = config.replace(**overrides)

@@ -1,6 +1,6 @@
 """Jobs: per-task work state, sessions, and the book of issued jobs that submit checks consult.
 
-A job's *work* is ``(epoch, task, parent, idle)`` (:data:`WorkKey`). The server validates one
+A job's *work* is ``(epoch, task, parent, threshold, idle)`` (:data:`WorkKey`). The server validates one
 :class:`~protocol.messages.StratumJob` template per work and reissues it per worker (new ``JobId``,
 the worker's ``Identity``, ``NoncePrefix`` and ``ShareThreshold``) — cheap enough to push to
 thousands of connections at once. A submit is *stale* when its job's work is no longer the task's
@@ -34,8 +34,8 @@ from protocol.server.verify import Verifier
 
 __all__ = ["IssuedJob", "JobBook", "ParentNetwork", "Session", "TaskState", "WorkKey"]
 
-#: ``(epoch, task_id, parent network id or "", idle)``.
-WorkKey = tuple[int, str, str, bool]
+#: ``(epoch, task_id, parent network id or "", job threshold, idle)``.
+WorkKey = tuple[int, str, str, int, bool]
 
 _JOB_ID = re.compile(r"([0-9a-f]{6})\.([0-9a-f]{1,15})")
 
@@ -48,6 +48,9 @@ class ParentNetwork:
     score: int
     network: dict[str, Any]
     body: bytes
+    #: The ``Threshold`` of jobs naming this parent (``None``: the task's own threshold), set when it
+    #: is published (see ``ServerConfig.parent_bar_walks``).
+    threshold: int | None = None
 
 
 class TaskState:
@@ -56,7 +59,12 @@ class TaskState:
     def __init__(self, entry: TaskEntry, verifier: Verifier) -> None:
         self.entry = entry
         self.verifier = verifier
+        #: The parent named in jobs (published); ``best`` may be newer until the next refresh.
         self.parent: ParentNetwork | None = None
+        self.best: ParentNetwork | None = None
+        self.published_at = float("-inf")
+        #: A best network being sampled before it is published (at most one at a time).
+        self.publishing = False
         self.distribution: ScoreDistribution | None = None
         self.history: list[ProgressRow] = []
         self.solutions = 0
@@ -72,6 +80,24 @@ class TaskState:
         """The task's algorithm."""
         return self.entry.algo
 
+    def publish_due(self, now: float, refresh_seconds: float) -> bool:
+        """Whether a newer best network should become the jobs' parent now."""
+        return (self.entry.training and not self.publishing and self.best is not None
+                and (self.parent is None or self.best.network_id != self.parent.network_id)
+                and (self.parent is None or now - self.published_at >= refresh_seconds))
+
+    def publish(self, network: ParentNetwork, now: float) -> None:
+        """Make ``network`` (a best network, with its job threshold) the parent of new jobs."""
+        self.parent = network
+        self.published_at = now
+
+    @property
+    def job_threshold(self) -> int:
+        """The ``Threshold`` of new jobs: the parent's bar when it has one, else the task's."""
+        if self.parent is not None and self.entry.training and self.parent.threshold is not None:
+            return self.parent.threshold
+        return self.entry.threshold
+
     def better(self, a: int, b: int) -> bool:
         """Whether score ``a`` strictly beats ``b`` in the algorithm's direction."""
         return a > b if self.algo.higher_is_better else a < b
@@ -79,7 +105,7 @@ class TaskState:
     def work_key(self, epoch: int, idle: bool) -> WorkKey:
         """The current work of this task."""
         parent = self.parent.network_id if self.parent is not None and self.entry.training else ""
-        return (epoch, self.task_id, parent, idle)
+        return (epoch, self.task_id, parent, self.job_threshold, idle)
 
     def job_parent(self, *, inline: bool) -> JobParent | None:
         """The ``Parent`` field for new jobs (``None`` before the first solution or without training)."""
@@ -93,7 +119,7 @@ class TaskState:
 
     def template(self, key: WorkKey, identity: str, *, inline_task: bool, inline_parent: bool) -> StratumJob:
         """A validated job for ``key`` and ``identity``; per-worker fields are filled by reissue."""
-        epoch, task_id, _, idle = key
+        epoch, task_id, _, _, idle = key
         if idle:
             return StratumJob.idle(job_id="template", epoch=epoch, identity=identity, algo=self.algo)
         entry = self.entry
@@ -109,7 +135,7 @@ class TaskState:
             task=inline,
             task_url=None if inline is not None else entry.url,
             task_hash=None if inline is not None else entry.task_hash,
-            threshold=entry.threshold,
+            threshold=self.job_threshold,
             parent=self.job_parent(inline=inline_parent),
             nonce_prefix="",
         )

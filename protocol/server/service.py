@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import itertools
 import json
@@ -119,7 +120,7 @@ class WorkService:
         for task_id, task in self.tasks.items():
             best = state.best.get(task_id)
             if best is not None:
-                task.parent = ParentNetwork(best.network_id, best.score, json.loads(best.body), best.body)
+                task.best = ParentNetwork(best.network_id, best.score, json.loads(best.body), best.body)
                 self.metrics.best_score.labels(task=task_id[:16]).set(best.score)
             task.history = list(state.history.get(task_id, []))
             task.solutions, task.shares = state.counts.get(task_id, (0, 0))
@@ -135,13 +136,16 @@ class WorkService:
                           pending=lambda: pool.pending, idle=lambda: float(self.idle), epoch=lambda: self._epoch)
         self._last_idle = self.idle
         self._spawn(self._warm_up())
-        if cfg.vardiff and cfg.calibration_walks > 0:
+        if (cfg.vardiff or cfg.parent_bar_walks > 0) and cfg.calibration_walks > 0:
             for task in self._task_order:
                 if task.distribution is None:
                     self._spawn(self._calibrate(task))
+        now = time.monotonic()
+        for task in self._task_order:  # the restored best network becomes the parent again
+            self._publish_if_due(task, now)
         self._spawn(self._periodic())
         log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
-                 restored_best={t.task_id[:16]: t.parent.score for t in self._task_order if t.parent})
+                 restored_best={t.task_id[:16]: t.best.score for t in self._task_order if t.best})
 
     async def close(self) -> None:
         """Tell every connection the server is stopping, let running submissions finish, close all."""
@@ -464,14 +468,16 @@ class WorkService:
         if task.distribution is not None and job.parent is None:  # a draw from the root walk's tail
             task.distribution.observe(score, job.share_threshold if job.share_threshold is not None else job.threshold)
         improved = None
-        if new_best and body is not None and network_id is not None and outcome.network is not None:
-            task.parent = ParentNetwork(network_id, score, outcome.network, body)
+        is_best = bool(new_best and body is not None and network_id is not None and outcome.network is not None)
+        if is_best and body is not None and network_id is not None and outcome.network is not None:
+            task.best = ParentNetwork(network_id, score, outcome.network, body)
             task.history.append(ProgressRow(rec.at, score, network_id, accepted_id, rec.identity, rec.worker))
             self.metrics.best_score.labels(task=task.task_id[:16]).set(score)
-            improved = task
+            if self._publish_if_due(task, time.monotonic()):
+                improved = task
             log.info("workserver.new_best", task=task.task_id[:16], score=score, network=network_id[:16],
                      worker=session.worker)
-        note = " (new best network)" if improved else ""
+        note = " (new best network)" if is_best else ""
         return SubmitResult(StratumAck.accepted(submit, f"{kind} accepted: score {score}{note}"), improved)
 
     def after_ack(self, session: Session, result: SubmitResult) -> None:
@@ -510,11 +516,63 @@ class WorkService:
         with contextlib.suppress(RuntimeError):
             await self.ledger.call(Ledger.save_calibration, task.task_id, [o.score for o in outcomes], spw)
         log.info("workserver.calibrated", task=task.task_id[:16], walks=len(outcomes), seconds_per_walk=round(spw, 4))
+        parent = task.parent
+        if parent is not None and parent.threshold is None and self.config.parent_bar_walks > 0 \
+                and not task.publishing and task.entry.training:  # published before the root was sampled
+            task.publishing = True
+            self._spawn(self._publish_with_bar(task, parent))
         for session in [*self.sessions.values(), *self.pull_sessions.values()]:
             if session.task is task:
                 self._attach_difficulty(session)
                 if session.kind == "ws":
                     self.send_job(session, "vardiff")
+
+    # -- cumulative training ----------------------------------------------------------------------
+
+    def _publish_if_due(self, task: TaskState, now: float) -> bool:
+        """Publish the task's best network as its jobs' parent if one is due: at once (returns True; the
+        caller sends the new jobs), or after sampling its bar in the background (which sends them)."""
+        if not task.publish_due(now, self.config.parent_refresh_seconds):
+            return False
+        assert task.best is not None
+        if self.config.parent_bar_walks > 0 and task.distribution is not None and self.pool is not None:
+            task.publishing = True
+            self._spawn(self._publish_with_bar(task, task.best))
+            return False
+        self._publish(task, task.best, now)
+        return True
+
+    def _publish(self, task: TaskState, network: ParentNetwork, now: float) -> None:
+        task.publish(network, now)
+        log.info("workserver.parent_published", task=task.task_id[:16], score=network.score,
+                 network=network.network_id[:16], threshold=task.job_threshold)
+
+    async def _publish_with_bar(self, task: TaskState, network: ParentNetwork) -> None:
+        # Walks from the parent start at its score and keep any step that does not lose, so most of them
+        # improve on it; the bar keeps a solution as rare as on the root: P(parent walk >= bar) ~= P(root
+        # walk >= threshold). Deterministic (seeded by task and network id), so any server agrees.
+        assert self.pool is not None and task.distribution is not None
+        try:
+            seed = bytes.fromhex(task.entry.seed) if task.entry.seed else None
+            requests = calibration_requests(task.verifier, task.task_id, task.entry.payload,
+                                            self.config.parent_bar_walks, seed,
+                                            parent=(network.network_id, network.network, network.score))
+            outcomes = []
+            batch = max(1, self.pool.workers)
+            for i in range(0, len(requests), batch):  # in batches, so submissions interleave
+                outcomes += await self.pool.map(task.verifier, requests[i:i + batch])
+            sampled = ScoreDistribution.from_samples([o.score for o in outcomes],
+                                                     higher_is_better=task.algo.higher_is_better,
+                                                     seconds_per_walk=task.distribution.seconds_per_walk)
+            bar = sampled.closest_bar(task.distribution.probability(task.entry.threshold))
+            threshold = bar if task.better(bar, task.entry.threshold) else task.entry.threshold
+            network = dataclasses.replace(network, threshold=threshold)
+        except (VerificationError, PoolBusyError) as exc:  # publish without a bar rather than not at all
+            log.error("workserver.parent_bar_failed", task=task.task_id[:16], error=str(exc))
+        finally:
+            task.publishing = False
+        self._publish(task, network, time.monotonic())
+        self.broadcast("change", task)
 
     def _tick_seconds(self) -> float:
         cfg = self.config
@@ -542,6 +600,9 @@ class WorkService:
             if diff is not None and diff.due(now) and self._share_threshold(session) is not None \
                     and diff.retarget(now, session.task.entry.threshold) and session.kind == "ws":
                 self.send_job(session, "vardiff")
+        for task in self.tasks.values():
+            if self._publish_if_due(task, now):
+                self.broadcast("change", task)
         if now >= next_push:
             self.broadcast("periodic")
         ttl = self.config.pull_session_ttl_seconds

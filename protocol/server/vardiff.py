@@ -118,6 +118,21 @@ class ScoreDistribution:
         k = min(self.size, max(1, round(p * self.size)))
         return self.scores[k - 1]
 
+    def closest_bar(self, p: float) -> int:
+        """The sampled score whose sample frequency of being reached is nearest ``p`` (by ratio).
+
+        Unlike :meth:`bar_for`, ties count: when many samples share a score (walks that end where they
+        started), the score at rank ``p·n`` may be reached far more often than ``p``.
+        """
+        best, best_err = self.scores[0], math.inf
+        for rank, score in enumerate(self.scores, start=1):
+            if rank < self.size and self.scores[rank] == score:
+                continue  # the last of a run of ties: every one of them reaches it
+            err = abs(math.log(rank / self.size / p))
+            if err < best_err:
+                best, best_err = score, err
+        return best
+
 
 class ShareDifficulty:
     """One worker's share bar: see the module docstring for the rule."""

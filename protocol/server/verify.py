@@ -56,7 +56,8 @@ class VerifyRequest:
 
     ``task`` is the task entry's ``payload`` (the verifier's own input type); ``job`` is the job as
     issued (``None`` for calibration walks: then no network is exported); ``parent_network`` is the
-    job's parent network object when the job names one; ``seed`` is the job's ``RandomSeed``.
+    job's parent network object when the job names one, and ``parent_score`` its score when there is
+    no job (calibration walks from a parent); ``seed`` is the job's ``RandomSeed``.
     """
 
     task: Any
@@ -65,6 +66,7 @@ class VerifyRequest:
     job: StratumJob | None = None
     parent_network: dict[str, Any] | None = None
     seed: bytes | None = None
+    parent_score: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,11 @@ class NeuraxonVerifier:
         started = time.perf_counter()
         parent = None
         if request.parent_network is not None:
-            if request.job is None or request.job.parent is None:
-                raise VerificationError("a parent network needs a job that names the parent")
-            parent = NX.Parent(request.parent_network, request.job.parent.score)
+            score = request.job.parent.score if request.job is not None and request.job.parent is not None \
+                else request.parent_score
+            if score is None:
+                raise VerificationError("a parent network needs its score (from the job or the request)")
+            parent = NX.Parent(request.parent_network, score)
         try:
             result = NX.run_walk(request.task, request.public_key, request.nonce, parent=parent)
         except NX.ParentError as exc:
@@ -143,13 +147,18 @@ def default_verifiers() -> dict[Algo, Verifier]:
 
 
 def calibration_requests(verifier: Verifier, task_id: str, task: Any, count: int,
-                         seed: bytes | None = None) -> list[VerifyRequest]:
-    """``count`` reproducible sample walks of a task (identity and nonce from K12 of the task id and
-    the sample index), used to learn the task's score distribution."""
+                         seed: bytes | None = None, *, parent: tuple[str, dict[str, Any], int] | None = None,
+                         ) -> list[VerifyRequest]:
+    """``count`` reproducible sample walks of a task (identity and nonce from K12 of the task id, the
+    parent's id when given, and the sample index), used to learn the task's score distribution — from
+    the root, or from ``parent`` = (network id, network, score)."""
     out = []
+    label = f"calibration:{task_id}" if parent is None else f"calibration:{task_id}:{parent[0]}"
     for i in range(count):
-        raw = bytes(KangarooTwelve.new(data=f"calibration:{task_id}:{i}".encode()).read(64))
-        out.append(VerifyRequest(task=task, public_key=raw[:32], nonce=verifier.sample_nonce(raw[32:]), seed=seed))
+        raw = bytes(KangarooTwelve.new(data=f"{label}:{i}".encode()).read(64))
+        out.append(VerifyRequest(task=task, public_key=raw[:32], nonce=verifier.sample_nonce(raw[32:]), seed=seed,
+                                 parent_network=None if parent is None else parent[1],
+                                 parent_score=None if parent is None else parent[2]))
     return out
 
 

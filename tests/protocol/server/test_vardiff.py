@@ -21,6 +21,18 @@ def test_distribution_maps_probabilities_to_bars_both_ways() -> None:
     assert hi.probability(1000) == 0.005  # never zero
 
 
+def test_closest_bar_counts_ties() -> None:
+    """Walks from a parent often end on the same score: a bar on a run of ties is reached by all of them."""
+    samples = [500] * 60 + [520] * 20 + [540] * 15 + [560] * 5
+    dist = ScoreDistribution.from_samples(samples, higher_is_better=True, seconds_per_walk=0.1)
+    assert dist.bar_for(0.25) == 520 and dist.probability(520) == 0.4  # rank 25 sits in a run of ties
+    assert dist.closest_bar(0.25) == 540 and dist.probability(540) == 0.2  # 0.2 is nearer 0.25 by ratio
+    assert dist.closest_bar(0.35) == 520
+    assert dist.closest_bar(0.05) == 560 and dist.closest_bar(0.9) == 500
+    lo = ScoreDistribution.from_samples([10] * 50 + [20] * 50, higher_is_better=False, seconds_per_walk=0.1)
+    assert lo.closest_bar(0.4) == 10 and lo.closest_bar(0.9) == 20
+
+
 def _simulate(walks_per_second: float, rounds: int = 30, seed: int = 1) -> tuple[ShareDifficulty, float]:
     """A worker of the given speed against a 10 s share target; returns the controller and the share
     rate of the last ten windows (per second)."""

@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     work.add_argument("--parent-refresh", type=float, default=30.0, metavar="SECONDS",
                       help="training: publish a new best network as the jobs' parent at most this often, so "
                            "solutions against the current parent are not all turned stale (default 30; 0 = at once)")
+    work.add_argument("--calibration-walks", type=int, default=64, metavar="N",
+                      help="walks sampled per task at start-up (cached in the ledger) for vardiff and parent "
+                           "bars (default 64)")
     work.add_argument("--parent-bar-walks", type=int, default=32, metavar="N",
                       help="training: sample N walks from each new parent and raise its jobs' Threshold so a "
                            "solution is as rare as on the root (default 32; 0 = any improvement is a solution)")
@@ -146,6 +149,7 @@ def _config(args: argparse.Namespace) -> Any:
             max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
             verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
             parent_refresh_seconds=args.parent_refresh, parent_bar_walks=args.parent_bar_walks,
+            calibration_walks=args.calibration_walks,
             share_interval_seconds=args.share_interval, retarget_seconds=args.retarget, vardiff=not args.no_vardiff,
             idle=args.idle, idle_schedule=schedule, inline_task=args.inline_task, inline_parent=args.inline_parent,
             **({"verify_workers": args.verify_workers} if args.verify_workers is not None else {}),

@@ -124,6 +124,8 @@ class ServerConfig:
             raise ValueError("verify_mode must be 'thread' or 'process'")
         if not 0 <= self.epoch <= 0xFFFF:
             raise ValueError("epoch must be 0..65535")
+        if self.calibration_walks < 0:
+            raise ValueError(f"calibration_walks must be >= 0, got {self.calibration_walks}")
         if self.parent_bar_walks < 0:
             raise ValueError(f"parent_bar_walks must be >= 0, got {self.parent_bar_walks}")
         if self.parent_refresh_seconds < 0:

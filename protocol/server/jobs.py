@@ -65,6 +65,8 @@ class TaskState:
         self.published_at = float("-inf")
         #: A best network being sampled before it is published (at most one at a time).
         self.publishing = False
+        #: The root's score distribution is being sampled (a parent's bar waits for it).
+        self.calibrating = False
         self.distribution: ScoreDistribution | None = None
         self.history: list[ProgressRow] = []
         self.solutions = 0

@@ -139,6 +139,7 @@ class WorkService:
         if (cfg.vardiff or cfg.parent_bar_walks > 0) and cfg.calibration_walks > 0:
             for task in self._task_order:
                 if task.distribution is None:
+                    task.calibrating = True
                     self._spawn(self._calibrate(task))
         now = time.monotonic()
         for task in self._task_order:  # the restored best network becomes the parent again
@@ -510,17 +511,16 @@ class WorkService:
         except VerificationError as exc:
             log.error("workserver.calibration_failed", task=task.task_id[:16], error=str(exc))
             return
+        finally:
+            task.calibrating = False
         spw = sum(o.seconds for o in outcomes) / len(outcomes)
         task.distribution = ScoreDistribution.from_samples(
             [o.score for o in outcomes], higher_is_better=task.algo.higher_is_better, seconds_per_walk=spw)
         with contextlib.suppress(RuntimeError):
             await self.ledger.call(Ledger.save_calibration, task.task_id, [o.score for o in outcomes], spw)
         log.info("workserver.calibrated", task=task.task_id[:16], walks=len(outcomes), seconds_per_walk=round(spw, 4))
-        parent = task.parent
-        if parent is not None and parent.threshold is None and self.config.parent_bar_walks > 0 \
-                and not task.publishing and task.entry.training:  # published before the root was sampled
-            task.publishing = True
-            self._spawn(self._publish_with_bar(task, parent))
+        if self._publish_if_due(task, time.monotonic()):  # a best that waited for the root's sample
+            self.broadcast("change", task)
         for session in [*self.sessions.values(), *self.pull_sessions.values()]:
             if session.task is task:
                 self._attach_difficulty(session)
@@ -535,6 +535,8 @@ class WorkService:
         if not task.publish_due(now, self.config.parent_refresh_seconds):
             return False
         assert task.best is not None
+        if self.config.parent_bar_walks > 0 and task.calibrating:
+            return False  # published with its bar once the root is sampled (solutions on the root stay valid)
         if self.config.parent_bar_walks > 0 and task.distribution is not None and self.pool is not None:
             task.publishing = True
             self._spawn(self._publish_with_bar(task, task.best))

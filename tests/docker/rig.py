@@ -91,7 +91,9 @@ def rig(tmp: Path) -> Iterator[Rig]:
     """Work server (demo task) + miner with its API on loopback, both with the real CLI."""
     server_log = (tmp / "workserver.log").open("wb")
     server = subprocess.Popen(cli("workserver", "--host", "127.0.0.1", "--port", "0", "--db", str(tmp / "ws.sqlite"),
-                                  "--demo", "--job-interval", "5"),
+                                  "--demo", "--job-interval", "5",
+                                  # miner and server share the cores: a niced verifier would starve
+                                  "--verify-nice", "0", "--calibration-walks", "32", "--parent-bar-walks", "16"),
                               stdout=subprocess.PIPE, stderr=server_log, env=clean_env())
     miner: subprocess.Popen[bytes] | None = None
     try:

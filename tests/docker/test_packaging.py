@@ -135,6 +135,8 @@ def test_dashboard_is_valid_and_every_queried_metric_is_exported(live: Rig) -> N
     assert dashboard["uid"] and dashboard["title"] and panels
     wait_until(lambda: live.status()["iterations_total"], 120, "a first iteration")
     wait_until(lambda: live.status()["results"]["accepted"], 240, "a first accepted solution")  # type: ignore[index]
+    # The training panel's parent score exists once the server has published a parent.
+    wait_until(lambda: (live.status()["job"] or {}).get("parent_score"), 240, "a job with a parent")  # type: ignore[union-attr]
     exported = _exported(live.metrics_text()) | _exported(http_get(f"{live.server_http}/metrics").decode())
     queried: set[str] = set()
     for panel in panels:

@@ -57,27 +57,8 @@ MAX_SLICED_INPUTS = (8 * PLANE_BYTES - 1) // 2
 
 
 @njit(cache=False)
-def lut_subset_codes(lut: npt.NDArray[np.uint8], cone: npt.NDArray[np.int32], sel: npt.NDArray[np.uint8]) -> None:
-    """Fill ``sel`` (uint8[C, 2, 3, 3]) from ``lut`` (uint8[P, 27]) for the cone neurons."""
-    for ci in range(cone.shape[0]):
-        n = cone[ci]
-        for p in range(2):
-            for k in range(3):
-                for j in range(3):
-                    m = 0
-                    for x in range(3):
-                        if lut[n, x + 3 * j + 9 * k] == p + 1:
-                            m |= 1 << x
-                    sel[ci, p, k, j] = m
-
-
-@njit(cache=False)
-def refresh_subset_codes(lut: npt.NDArray[np.uint8], cone_pos: npt.NDArray[np.int32], n: int,
-                         sel: npt.NDArray[np.uint8]) -> None:
-    """Recompute ``sel`` for neuron ``n`` after its LUT row changed (no-op outside the cone)."""
-    ci = cone_pos[n]
-    if ci < 0:
-        return
+def _neuron_subset_codes(lut: npt.NDArray[np.uint8], n: int, ci: int, sel: npt.NDArray[np.uint8]) -> None:
+    # sel[ci] from neuron n's LUT row: per plane and (nb2, nb1) value, the first-neighbour subset
     for p in range(2):
         for k in range(3):
             for j in range(3):
@@ -86,6 +67,21 @@ def refresh_subset_codes(lut: npt.NDArray[np.uint8], cone_pos: npt.NDArray[np.in
                     if lut[n, x + 3 * j + 9 * k] == p + 1:
                         m |= 1 << x
                 sel[ci, p, k, j] = m
+
+
+@njit(cache=False)
+def lut_subset_codes(lut: npt.NDArray[np.uint8], cone: npt.NDArray[np.int32], sel: npt.NDArray[np.uint8]) -> None:
+    """Fill ``sel`` (uint8[C, 2, 3, 3]) from ``lut`` (uint8[P, 27]) for the cone neurons."""
+    for ci in range(cone.shape[0]):
+        _neuron_subset_codes(lut, cone[ci], ci, sel)
+
+
+@njit(cache=False)
+def refresh_subset_codes(lut: npt.NDArray[np.uint8], cone_pos: npt.NDArray[np.int32], n: int,
+                         sel: npt.NDArray[np.uint8]) -> None:
+    """Recompute ``sel`` for neuron ``n`` after its LUT row changed (no-op outside the cone)."""
+    if cone_pos[n] >= 0:
+        _neuron_subset_codes(lut, n, cone_pos[n], sel)
 
 
 @njit(cache=False)

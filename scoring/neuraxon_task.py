@@ -66,10 +66,17 @@ def _range(where: str, value: Any, lo: float, hi: float, kind: type = float) -> 
     return (a, b)
 
 
+class _Section:
+    """A task-spec section: ``LIMITS`` per field, and cross-field checks in ``_validate``."""
+
+    LIMITS: ClassVar[_Limits] = {}
+
+    def _validate(self, where: str) -> None:
+        """Raise :class:`TaskSpecError` if fields contradict each other (none by default)."""
 
 
 @dataclass(frozen=True)
-class Foraging:
+class Foraging(_Section):
     """The ``foraging`` world (docs §3): integer grid, rocks, food that depletes and respawns."""
 
     kind: str = "foraging"
@@ -110,7 +117,7 @@ class Foraging:
 
 
 @dataclass(frozen=True)
-class NetworkSpec:
+class NetworkSpec(_Section):
     """Network shape, the genes' initial ranges and the fixed v1 dynamics (docs §4)."""
 
     hidden: int = 16
@@ -155,12 +162,9 @@ class NetworkSpec:
         "neuromod_decay_rate": (float, 0.0, 100.0),
     }
 
-    def _validate(self, where: str) -> None:
-        pass
-
 
 @dataclass(frozen=True)
-class Plasticity:
+class Plasticity(_Section):
     """The named mining extensions (docs §5): meta signal and consolidation."""
 
     meta_gain: float = 2.0
@@ -176,12 +180,9 @@ class Plasticity:
         "reward_dopamine": (float, 0.0, 1.0), "traces": (bool,),
     }
 
-    def _validate(self, where: str) -> None:
-        pass
-
 
 @dataclass(frozen=True)
-class Walk:
+class Walk(_Section):
     """The training walk (docs §6): ``steps`` steps of ``mutations`` mutations each."""
 
     steps: int = 80
@@ -194,12 +195,9 @@ class Walk:
         "weight_sigma": (float, 0.0, 2.0), "gene_sigma": (float, 0.0, 1.0),
     }
 
-    def _validate(self, where: str) -> None:
-        pass
-
 
 @dataclass(frozen=True)
-class Fitness:
+class Fitness(_Section):
     """Integer fitness weights of one world's lifetime (docs §7)."""
 
     food: int = 100
@@ -210,12 +208,9 @@ class Fitness:
     LIMITS: ClassVar[_Limits] = {"food": (int, 0, 10**6), "explore": (int, 0, 10**6), "survive": (int, 0, 10**6),
               "collision": (int, 0, 10**6)}
 
-    def _validate(self, where: str) -> None:
-        pass
-
 
 @dataclass(frozen=True)
-class Criticality:
+class Criticality(_Section):
     """Optional integer band score on branching ratio and activity (docs §7), fixed point 1e6."""
 
     branching_weight: int = 40
@@ -231,14 +226,11 @@ class Criticality:
         "activity_band": ("irange", 0, 10**6), "activity_width": (int, 1, 10**6),
     }
 
-    def _validate(self, where: str) -> None:
-        pass
+
+_S = TypeVar("_S", bound=_Section)
 
 
-_Section = TypeVar("_Section", Foraging, NetworkSpec, Plasticity, Walk, Fitness, Criticality)
-
-
-def _section(cls: type[_Section], obj: Any, where: str) -> _Section:
+def _section(cls: type[_S], obj: Any, where: str) -> _S:
     if obj is None:
         obj = {}
     if not isinstance(obj, dict):

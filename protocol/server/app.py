@@ -103,6 +103,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 def _rate_limited(request: web.Request) -> web.Response | None:
+    """Count one HTTP frame; the rate-limit answer if its sender is over the limit, else ``None``."""
+    _service(request).metrics.frames.labels(transport="http").inc()
     if request.app[_BUCKETS_KEY].take(request.remote or "?"):
         return None
     _service(request).metrics.rejected_frames.labels(code="rate_limited").inc()
@@ -148,7 +150,6 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 async def get_job(request: web.Request) -> web.Response:
     """``GET /api/v1/job``: the worker's current job (the same job until the work or share bar changes)."""
     service = _service(request)
-    service.metrics.frames.labels(transport="http").inc()
     limited = _rate_limited(request)
     if limited is not None:
         return limited
@@ -165,7 +166,6 @@ async def get_job(request: web.Request) -> web.Response:
 async def post_submit(request: web.Request) -> web.Response:
     """``POST /api/v1/submit``: a ``StratumSubmit`` body; the answer is the ack (3xx verdicts are HTTP 200)."""
     service = _service(request)
-    service.metrics.frames.labels(transport="http").inc()
     limited = _rate_limited(request)
     if limited is not None:
         return limited

@@ -45,6 +45,7 @@ from protocol.server.verify import (
     PoolBusyError,
     VerificationError,
     VerificationPool,
+    VerifyOutcome,
     VerifyRequest,
     calibration_requests,
     verifier_table,
@@ -469,16 +470,16 @@ class WorkService:
         if task.distribution is not None and job.parent is None:  # a draw from the root walk's tail
             task.distribution.observe(score, job.share_threshold if job.share_threshold is not None else job.threshold)
         improved = None
-        is_best = bool(new_best and body is not None and network_id is not None and outcome.network is not None)
-        if is_best and body is not None and network_id is not None and outcome.network is not None:
-            task.best = ParentNetwork(network_id, score, outcome.network, body)
+        best = None
+        if new_best and body is not None and network_id is not None and outcome.network is not None:
+            best = task.best = ParentNetwork(network_id, score, outcome.network, body)
             task.history.append(ProgressRow(rec.at, score, network_id, accepted_id, rec.identity, rec.worker))
             self.metrics.best_score.labels(task=task.task_id[:16]).set(score)
             if self._publish_if_due(task, time.monotonic()):
                 improved = task
             log.info("workserver.new_best", task=task.task_id[:16], score=score, network=network_id[:16],
                      worker=session.worker)
-        note = " (new best network)" if is_best else ""
+        note = " (new best network)" if best is not None else ""
         return SubmitResult(StratumAck.accepted(submit, f"{kind} accepted: score {score}{note}"), improved)
 
     def after_ack(self, session: Session, result: SubmitResult) -> None:
@@ -498,16 +499,23 @@ class WorkService:
         except Exception:  # a worker that cannot even load the scorer will fail real requests loudly
             log.exception("workserver.warm_up_failed")
 
-    async def _calibrate(self, task: TaskState) -> None:
+    async def _sample_walks(self, task: TaskState, count: int,
+                            parent: ParentNetwork | None = None) -> list[VerifyOutcome]:
+        """``count`` reproducible sample walks of ``task`` (from ``parent`` when given), computed in
+        batches of the pool's size so that submissions interleave."""
         assert self.pool is not None
         seed = bytes.fromhex(task.entry.seed) if task.entry.seed else None
-        requests = calibration_requests(task.verifier, task.task_id, task.entry.payload,
-                                        self.config.calibration_walks, seed)
-        outcomes = []
+        origin = None if parent is None else (parent.network_id, parent.network, parent.score)
+        requests = calibration_requests(task.verifier, task.task_id, task.entry.payload, count, seed, parent=origin)
+        outcomes: list[VerifyOutcome] = []
         batch = max(1, self.pool.workers)
+        for i in range(0, len(requests), batch):
+            outcomes += await self.pool.map(task.verifier, requests[i:i + batch])
+        return outcomes
+
+    async def _calibrate(self, task: TaskState) -> None:
         try:
-            for i in range(0, len(requests), batch):  # in batches, so submissions interleave
-                outcomes += await self.pool.map(task.verifier, requests[i:i + batch])
+            outcomes = await self._sample_walks(task, self.config.calibration_walks)
         except VerificationError as exc:
             log.error("workserver.calibration_failed", task=task.task_id[:16], error=str(exc))
             return
@@ -555,14 +563,7 @@ class WorkService:
         # walk >= threshold). Deterministic (seeded by task and network id), so any server agrees.
         assert self.pool is not None and task.distribution is not None
         try:
-            seed = bytes.fromhex(task.entry.seed) if task.entry.seed else None
-            requests = calibration_requests(task.verifier, task.task_id, task.entry.payload,
-                                            self.config.parent_bar_walks, seed,
-                                            parent=(network.network_id, network.network, network.score))
-            outcomes = []
-            batch = max(1, self.pool.workers)
-            for i in range(0, len(requests), batch):  # in batches, so submissions interleave
-                outcomes += await self.pool.map(task.verifier, requests[i:i + batch])
+            outcomes = await self._sample_walks(task, self.config.parent_bar_walks, network)
             sampled = ScoreDistribution.from_samples([o.score for o in outcomes],
                                                      higher_is_better=task.algo.higher_is_better,
                                                      seconds_per_walk=task.distribution.seconds_per_walk)

@@ -39,7 +39,7 @@ from protocol.fields import Algo
 from protocol.server import WorkServer
 from protocol.server.ledger import Ledger
 from protocol.server.verify import VerifyOutcome, VerifyRequest
-from tests.protocol.server.helpers import Miner, run, small_config, wallet
+from tests.protocol.server.helpers import Miner, StubVerifier, run, small_config, wallet
 from tests.protocol.test_fuzz import messages as valid_messages
 
 DEFAULT_FRAMES = 10_000
@@ -48,18 +48,8 @@ CONNECTIONS = 4
 BATCH = 200
 
 
-class NeverEqualVerifier:
+class NeverEqualVerifier(StubVerifier):
     """Scores outside the wire's integer range, so no claimed score ever matches."""
-
-    @property
-    def algo(self) -> Algo:
-        return Algo.NEURAXON
-
-    def check_nonce(self, nonce: bytes) -> str | None:
-        return None
-
-    def sample_nonce(self, raw: bytes) -> bytes:
-        return raw
 
     def compute(self, request: VerifyRequest) -> VerifyOutcome:
         return VerifyOutcome(-(2**60))

@@ -8,6 +8,11 @@ exact order of operations.
 
 Arrays: ``terrain`` uint8[H, W] (1 = rock), ``food`` int32[F, 2] (x, y; -1 = unused slot),
 ``start`` int32[2] (x, y), ``env`` int64[N_ENV] (indices ``E_*``).
+
+:func:`live_traced` is the lifetime itself; it also records each tick (``trace`` int64[ticks,
+N_TRACE], columns ``T_*``; ``food_trace`` int32[ticks, F], units left at each source) when given
+room for it. :func:`live` is the same lifetime with no room, so a recorded replay and a scored
+lifetime are one code path and agree bit for bit.
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ S_BR_NUM = 7  # Σ A[t+1] over steps with A[t] > 0 (A = firing non-input neurons
 S_BR_DEN = 8  # Σ A[t] over the same steps
 S_FINAL_SYNAPSES = 9
 N_STATS = 10
+
+# Per-tick trace columns (``trace`` int64[ticks, N_TRACE]), written at the end of each tick lived.
+T_X = 0  # position after the tick's move
+T_Y = 1
+T_MOVE_X = 2  # the motor trits (0, 0 = stay)
+T_MOVE_Y = 3
+T_COLLIDED = 4  # 1 if the move hit rock or the edge
+T_EATEN = 5  # index of the food source eaten from this tick, -1 if none
+T_ENERGY = 6  # energy after metabolism and collision cost
+T_EXPLORED = 7  # distinct cells visited so far
+T_FIRING = 8  # non-input neurons at +1 or -1 after the tick's last network step
+N_TRACE = 9
 
 # Agent-side extension parameters (``agent`` float64[N_AGENT]).
 A_AROUSAL = 0  # meta signal added per collision
@@ -136,6 +153,18 @@ def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-
     (uint64[4], consumed) drives the network's stochastic parts. ``P`` is the kernel parameter
     vector (its ``P_META_LEVEL`` entry is overwritten each tick with the meta signal μ).
     """
+    live_traced(terrain, food, start, env, agent, life_rng, g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul,
+                n_hidden, P, base, ticks, steps_per_tick, stats, np.zeros((0, N_TRACE), dtype=np.int64),
+                np.zeros((0, 0), dtype=np.int32))
+
+
+@njit
+def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-def]
+                g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
+                P, base, ticks, steps_per_tick, stats, trace, food_trace):
+    """:func:`live`, recording tick ``t`` into ``trace[t]`` (int64[*, N_TRACE]) and ``food_trace[t]``
+    (int32[*, F]) while ``t < trace.shape[0]``; the lifetime itself is the same with or without room.
+    Rows ``0 .. stats[S_TICKS] - 1`` are written."""
     H, W = terrain.shape
     F = food.shape[0]
     N = N_SENSORS + n_hidden + N_MOTORS
@@ -291,8 +320,10 @@ def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-
             if window > 0:
                 ring_pos = (ring_pos + 1) % window
         # 6. eat
+        eaten = -1
         for f in range(F):
             if units[f] > 0 and food[f, 0] == x and food[f, 1] == y:
+                eaten = f
                 units[f] -= 1
                 stats[S_FOOD] += 1
                 energy = min(env[E_ENERGY_MAX], energy + env[E_ENERGY_FOOD])
@@ -306,6 +337,18 @@ def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-
             energy -= env[E_COLLISION_COST]
         mu *= agent[A_META_DECAY]
         stats[S_TICKS] += 1
+        if t < trace.shape[0]:
+            trace[t, T_X] = x
+            trace[t, T_Y] = y
+            trace[t, T_MOVE_X] = mx
+            trace[t, T_MOVE_Y] = my
+            trace[t, T_COLLIDED] = 1 if collided else 0
+            trace[t, T_EATEN] = eaten
+            trace[t, T_ENERGY] = energy
+            trace[t, T_EXPLORED] = stats[S_EXPLORED]
+            trace[t, T_FIRING] = prev_firing
+            for f in range(F):
+                food_trace[t, f] = units[f]
         if energy <= 0:
             break
     stats[S_FINAL_SYNAPSES] = n_syn

@@ -90,7 +90,10 @@ def network_object(spec: TaskSpec, genome: dict[str, Any]) -> dict[str, Any]:
     return {"parameters": params, "neurons": neurons, "synapses": synapses, "neuromodulators": nm}
 
 
-def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any]) -> dict[str, int]:
+def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any],
+         trace: list[tuple[list[int], list[int]]] | None = None) -> dict[str, int]:
+    """One lifetime's statistics; with ``trace``, appends per tick ``([x, y, move x, move y, collided,
+    eaten source or -1, energy, explored, firing], units left per source)`` (engine.foraging.T_*)."""
     env, pl = spec.environment, spec.plasticity
     W, H = env.width, env.height
     terrain, food = world["terrain"], world["food"]
@@ -174,8 +177,10 @@ def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any]) -> dict[
             if env.blocked_window > 0:
                 ring[pos] = blocked
                 pos = (pos + 1) % env.blocked_window
+        eaten = -1
         for f, fxy in enumerate(food):
             if units[f] > 0 and fxy == (x, y):
+                eaten = f
                 units[f] -= 1
                 st["food"] += 1
                 energy = min(env.energy_max, energy + env.energy_per_food)
@@ -186,6 +191,8 @@ def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any]) -> dict[
         energy -= env.metabolism + (env.collision_cost if collided else 0)
         mu *= pl.meta_decay
         st["ticks"] += 1
+        if trace is not None:
+            trace.append(([x, y, mx, my, int(collided), eaten, energy, st["explored"], prev], list(units)))
         if energy <= 0:
             break
     return st

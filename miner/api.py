@@ -106,6 +106,9 @@ class StatusDocument(_Doc):
     server_switches: int
     job: JobStatus | None
     job_errors: int
+    #: Worker iterations whose scorer raised, and the longest current run of them (additive fields: schema 1).
+    worker_errors: int = 0
+    worker_errors_in_a_row: int = 0
 
 
 def status_document(stats: MinerStats) -> StatusDocument:
@@ -138,13 +141,19 @@ def status_document(stats: MinerStats) -> StatusDocument:
                               else round(now - s.connected_since, 3),
                               jobs_received=s.jobs_received, failures=dict(s.failures), last_error=s.last_error)
                  for s in stats.servers],
-        server_switches=stats.server_switches, job=job_status, job_errors=stats.job_errors)
+        server_switches=stats.server_switches, job=job_status, job_errors=stats.job_errors,
+        worker_errors=stats.worker_errors, worker_errors_in_a_row=stats.worker_errors_in_a_row)
 
 
-def readiness(stats: MinerStats) -> tuple[bool, str]:
+def readiness(stats: MinerStats) -> tuple[bool, str]:  # noqa: PLR0911 - one return per reason
     """``(ready, reason)``: a session is open, a job is known, and the workers make progress."""
     if stats.stopping:
         return False, "stopping"
+    if stats.workers_failing:
+        faults = stats.pool.fault_list() if stats.pool is not None else []
+        last = f": {faults[0].error}" if faults else ""
+        return False, (f"unhealthy: a worker failed {stats.worker_errors_in_a_row} iterations in a row "
+                       f"(worker_error_limit {stats.worker_error_limit}){last}")[:300]
     if stats.active_server is None:
         return False, "not connected to a work server"
     job = stats.job

@@ -45,8 +45,9 @@ from miner.sources.connection import (
 from miner.sources.failover import FailoverPolicy, FailoverStrategy
 from miner.stats import MinerStats
 from miner.workers import FoundResult, JobBoard, WorkerPool
+from protocol.errors import ErrorCode
 from protocol.fields import Algo
-from protocol.messages import StratumJob, StratumStats
+from protocol.messages import StratumAck, StratumJob, StratumStats
 
 __all__ = ["MinerDaemon", "format_duration"]
 
@@ -63,6 +64,13 @@ def format_duration(seconds: float) -> str:
     return f"{days}d {text}" if days else text
 
 
+def _code_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name.lower()
+    except ValueError:  # a code newer than this miner
+        return str(code)
+
+
 def _fmt_rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -76,7 +84,7 @@ class MinerDaemon:
         self.threads = resolve_threads(settings.threads)
         self.scorers = scorers if scorers is not None else available_scorers(bpp9000_changes=settings.bpp9000_changes)
         self.stats = MinerStats(threads=self.threads, algos=[a.label for a in self.scorers], worker=settings.worker,
-                                embedded=settings.embedded)
+                                embedded=settings.embedded, worker_error_limit=settings.worker_error_limit)
         self.metrics = MinerMetrics(self.stats, registry)
         self.notifier = SystemdNotifier(environ)
         self.journal = Journal(settings.journal_path)
@@ -99,6 +107,7 @@ class MinerDaemon:
         self._signals = 0
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._abort_flush = asyncio.Event()
+        self._unhealthy_reported = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -177,7 +186,8 @@ class MinerDaemon:
             for report in reports:
                 log.info("self_test_passed", algo=report.algo, cases=report.cases, seconds=round(report.seconds, 3))
         await self._start_sources()
-        pool = WorkerPool(self.board, self.threads, self._on_result, nice=s.worker_nice)
+        pool = WorkerPool(self.board, self.threads, self._on_result, nice=s.worker_nice,
+                          on_fault=lambda f: self.stats.note_error("worker", f"{f.algo}: {f.error} at {f.where}"))
         self.pool = self.stats.pool = pool
         assert self.strategy is not None
         self.submitter = ResultSubmitter(
@@ -276,6 +286,8 @@ class MinerDaemon:
         state.up, state.active, state.transport = True, True, conn.transport
         state.connected_since = time.monotonic()
         state.jobs_received += 1
+        conn.on_unmatched_answer = self._on_unmatched_answer
+        self.stats.note_server_event("connected", f"{conn.endpoint.url} over {conn.transport}")
         log.info("server_connected", server=conn.endpoint.url, transport=conn.transport,
                  priority=conn.endpoint.priority, job=conn.first_job.job_id)
         assert self.preparer is not None and self.submitter is not None
@@ -296,6 +308,7 @@ class MinerDaemon:
         if reason != "primary_back":
             state.failures[reason] += 1
             state.last_error = reason
+        self.stats.note_server_event("disconnected", f"{conn.endpoint.url}: {reason}")
         log.warning("server_disconnected", server=conn.endpoint.url, reason=reason)
 
     def on_connect_failed(self, endpoint: ServerEndpoint, reason: str, detail: str) -> None:
@@ -303,13 +316,21 @@ class MinerDaemon:
         state = self.stats.server(endpoint.url)
         state.failures[reason] += 1
         state.last_error = f"{reason}: {detail}"[:200]
+        self.stats.note_error("connect_failed", f"{endpoint.url}: {state.last_error}")
         log.warning("server_connect_failed", server=endpoint.url, reason=reason, detail=detail[:200])
 
     def on_switch(self, old: ServerEndpoint, new: ServerEndpoint, why: str) -> None:
         """The strategy moved to another server."""
         self.stats.server_switches += 1
         event = "server_return" if new.priority == 0 else "server_failover"
+        self.stats.note_server_event(event.removeprefix("server_"), f"{old.url} → {new.url}: {why}")
         log.warning(event, old=old.url, new=new.url, why=why)
+
+    def _on_unmatched_answer(self, conn: ServerConnection, ack: StratumAck) -> None:
+        """An error answer that names no submit of ours: counted and shown, never a result's verdict."""
+        code = _code_name(ack.code)
+        self.stats.server(conn.endpoint.url).unmatched_answers[code] += 1
+        self.stats.note_error("unmatched_answer", f"{conn.endpoint.url}: code {ack.code} ({code}) {ack.message}")
 
     # -- periodic ---------------------------------------------------------------------------------
 
@@ -320,8 +341,16 @@ class MinerDaemon:
         while True:
             await asyncio.sleep(1.0)
             self.stats.sample()
-            ready, _ = readiness(self.stats)
+            ready, reason = readiness(self.stats)
             self.stats.ready = ready
+            unhealthy = self.stats.workers_failing
+            if unhealthy != self._unhealthy_reported:  # tell systemd at once, not at the next status line
+                self._unhealthy_reported = unhealthy
+                if unhealthy:
+                    log.error("miner_unhealthy", reason=reason)
+                else:
+                    log.info("miner_healthy", detail="the workers complete iterations again")
+                self.notifier.status(self._status_text())
             now = time.monotonic()
             if not self._ready_sent and (ready or now - started >= s.ready_timeout_seconds):
                 self._ready_sent = True
@@ -349,8 +378,11 @@ class MinerDaemon:
     def _status_text(self) -> str:
         rates = self.stats.rates()
         server = self.stats.active_server
-        return (f"{_fmt_rate(rates['60s'] or rates['10s'])} it/s, {self.stats.count('accepted')} accepted, "
+        text = (f"{_fmt_rate(rates['60s'] or rates['10s'])} it/s, {self.stats.count('accepted')} accepted, "
                 f"server {server.url if server else 'none'}")
+        if self.stats.workers_failing:
+            text = f"UNHEALTHY: workers failing ({self.stats.worker_errors_in_a_row} errors in a row); {text}"
+        return text
 
     async def _status_lines(self) -> None:
         interval = self.settings.print_interval_seconds

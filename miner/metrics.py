@@ -14,6 +14,8 @@ metric                                              type     labels / meaning
 ``neuraxon_miner_iterations_per_second``            gauge    window = 10s, 60s, 15m
 ``neuraxon_miner_worker_iterations_per_second``     gauge    worker = thread index; 10 s window
 ``neuraxon_miner_worker_threads``                   gauge    worker threads
+``neuraxon_miner_worker_errors_total``              counter  algo; iterations whose scorer raised
+``neuraxon_miner_worker_errors_in_a_row``           gauge    longest current run of one worker's failures
 ``neuraxon_miner_results_found_total``              counter  kind = solution, share
 ``neuraxon_miner_solutions_total``                  counter  kind, result = accepted, rejected, stale, error
 ``neuraxon_miner_pending_results``                  gauge    results in the journal awaiting a verdict
@@ -23,6 +25,7 @@ metric                                              type     labels / meaning
 ``neuraxon_miner_server_active``                    gauge    server; 1 for the server being mined on
 ``neuraxon_miner_server_connect_failures_total``    counter  server, reason
 ``neuraxon_miner_server_switches_total``            counter  failovers and returns to the primary
+``neuraxon_miner_unmatched_answers_total``          counter  server, code; error answers tied to no submit
 ``neuraxon_miner_connection_uptime_seconds``        gauge    age of the active session
 ``neuraxon_miner_jobs_received_total``              counter  server
 ``neuraxon_miner_job_errors_total``                 counter  jobs that could not be prepared
@@ -100,6 +103,14 @@ class _StatsCollector(Collector):
                 per_worker.add_metric([str(index)], value)
         yield per_worker
         yield GaugeMetricFamily(f"{PREFIX}_worker_threads", "Worker threads", value=s.threads)
+        worker_errors = CounterMetricFamily(f"{PREFIX}_worker_errors", "Worker iterations whose scorer raised",
+                                            labels=["algo"])
+        by_algo = s.pool.errors_by_algo if s.pool is not None else {}
+        for algo in sorted(set(s.algos) | set(by_algo)):
+            worker_errors.add_metric([algo], by_algo.get(algo, 0))
+        yield worker_errors
+        yield GaugeMetricFamily(f"{PREFIX}_worker_errors_in_a_row", "Longest current run of failed iterations of "
+                                "one worker", value=s.worker_errors_in_a_row)
         found = CounterMetricFamily(f"{PREFIX}_results_found", "Results worth submitting found by the workers",
                                     labels=["kind"])
         for kind in KINDS:
@@ -124,13 +135,17 @@ class _StatsCollector(Collector):
         failures = CounterMetricFamily(f"{PREFIX}_server_connect_failures", "Failed connects and lost sessions",
                                        labels=["server", "reason"])
         jobs = CounterMetricFamily(f"{PREFIX}_jobs_received", "Jobs received", labels=["server"])
+        unmatched = CounterMetricFamily(f"{PREFIX}_unmatched_answers",
+                                        "Error answers of the server tied to no submit", labels=["server", "code"])
         for server in s.servers:
             up.add_metric([server.url, str(server.priority)], float(server.up))
             active.add_metric([server.url], float(server.active))
             for reason, count in sorted(server.failures.items()):
                 failures.add_metric([server.url, reason], count)
             jobs.add_metric([server.url], server.jobs_received)
-        yield from (up, active, failures, jobs)
+            for code, count in sorted(server.unmatched_answers.items()):
+                unmatched.add_metric([server.url, code], count)
+        yield from (up, active, failures, jobs, unmatched)
         yield CounterMetricFamily(f"{PREFIX}_server_switches", "Failovers and returns to the primary",
                                   value=s.server_switches)
         current = s.active_server

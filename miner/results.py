@@ -269,6 +269,9 @@ class ResultSubmitter:
         await asyncio.to_thread(self.journal.finish, result.result_id, verdict, code, reason)
         self.pending.pop(result.result_id, None)
         self.stats.record_verdict(result.record.kind, verdict, result.submit.claimed_score, result.higher_is_better)
+        if verdict in ("rejected", "error"):
+            self.stats.note_error(f"result_{verdict}", f"{result.record.kind} score {result.submit.claimed_score}"
+                                                       f" on job {result.submit.job_id}: code {code}: {reason}")
         self._update_gauge()
         log.info(f"result_{verdict}", id=result.result_id[:12], kind=result.record.kind,
                  score=result.submit.claimed_score, job=result.submit.job_id, code=code, reason=reason,

@@ -97,6 +97,11 @@ class MinerSettings(BaseModel):
                              description="Nice increment of the worker threads (0 = same priority as the rest).")
     self_test: bool = Field(True, description="Run the known-answer self-test and JIT warm-up of every scorer "
                                               "before taking work.")
+    worker_error_limit: int = Field(
+        10, ge=1, le=1_000_000,
+        description="Failed iterations in a row (the scorer raised) of one worker thread after which the miner "
+                    "reports itself unhealthy (/readyz 503, systemd STATUS); workers keep restarting with a "
+                    "backoff, and one good iteration makes the miner healthy again.")
     bpp9000_changes: int = Field(10, ge=1, le=10,
                                  description="bpp9000 jobs: L, the LUT entries changed per walk step "
                                              "(nonce byte 1).")

@@ -9,7 +9,7 @@ counts are kept apart by verdict — ``accepted``, ``rejected``, ``stale``, ``er
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -18,7 +18,7 @@ from miner.rates import WINDOWS, RateMeter
 if TYPE_CHECKING:
     from miner.workers import ActiveJob, JobBoard, WorkerPool
 
-__all__ = ["KINDS", "VERDICTS", "MinerStats", "ServerState"]
+__all__ = ["KINDS", "VERDICTS", "MinerEvent", "MinerStats", "ServerState"]
 
 #: Result verdicts, as counted and exported.
 VERDICTS: tuple[str, ...] = ("accepted", "rejected", "stale", "error")
@@ -26,6 +26,18 @@ VERDICTS: tuple[str, ...] = ("accepted", "rejected", "stale", "error")
 KINDS: tuple[str, ...] = ("solution", "share")
 
 Verdict = Literal["accepted", "rejected", "stale", "error"]
+
+#: Entries kept in each of the event logs (last errors, server history).
+EVENT_LOG_SIZE = 50
+
+
+@dataclass(frozen=True)
+class MinerEvent:
+    """Something an operator wants to see on the page: ``kind`` is a short stable label."""
+
+    at: float  # wall clock
+    kind: str
+    message: str
 
 
 @dataclass
@@ -41,12 +53,15 @@ class ServerState:
     jobs_received: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
+    #: Error answers the server tied to no submit of ours, by code name (never counted as a verdict).
+    unmatched_answers: Counter[str] = field(default_factory=Counter)
 
 
 class MinerStats:
     """Counters, rates and references to the live parts (board, pool) of one running miner."""
 
-    def __init__(self, *, threads: int, algos: list[str], worker: str, embedded: bool) -> None:
+    def __init__(self, *, threads: int, algos: list[str], worker: str, embedded: bool,
+                 worker_error_limit: int = 10) -> None:
         self.started_at = time.time()
         self.started_monotonic = time.monotonic()
         self.threads = threads
@@ -74,6 +89,13 @@ class MinerStats:
         self.api_url: str | None = None
         #: Monotonic time since which there has been computable work without a break (None: none now).
         self.computable_since: float | None = None
+        #: Failed iterations in a row (of one worker) from which the miner reports itself unhealthy.
+        self.worker_error_limit = worker_error_limit
+        #: Newest last: results rejected or in error, error answers tied to no submit, connect failures,
+        #: worker faults (each distinct one once). Appended from worker threads too (deque appends are atomic).
+        self.recent_errors: deque[MinerEvent] = deque(maxlen=EVENT_LOG_SIZE)
+        #: Newest last: sessions opened and lost, failovers and returns to the primary.
+        self.server_history: deque[MinerEvent] = deque(maxlen=EVENT_LOG_SIZE)
 
     # -- updates ----------------------------------------------------------------------------------
 
@@ -99,6 +121,14 @@ class MinerStats:
             if self.best_score is None or (score > self.best_score if higher_is_better else score < self.best_score):
                 self.best_score = score
 
+    def note_error(self, kind: str, message: str) -> None:
+        """Remember an error for the page (any thread)."""
+        self.recent_errors.append(MinerEvent(time.time(), kind, message[:500]))
+
+    def note_server_event(self, kind: str, message: str) -> None:
+        """Remember a session or failover event for the page."""
+        self.server_history.append(MinerEvent(time.time(), kind, message[:500]))
+
     def server(self, url: str) -> ServerState:
         """The state of a configured server (created on first use)."""
         for state in self.servers:
@@ -119,6 +149,21 @@ class MinerStats:
     def uptime(self) -> float:
         """Seconds since start."""
         return time.monotonic() - self.started_monotonic
+
+    @property
+    def worker_errors(self) -> int:
+        """Failed worker iterations (scorer exceptions) since start."""
+        return self.pool.errors if self.pool is not None else 0
+
+    @property
+    def worker_errors_in_a_row(self) -> int:
+        """The longest current run of failed iterations of one worker."""
+        return self.pool.errors_in_a_row if self.pool is not None else 0
+
+    @property
+    def workers_failing(self) -> bool:
+        """Whether a worker failed ``worker_error_limit`` iterations in a row (the miner is unhealthy)."""
+        return self.worker_errors_in_a_row >= self.worker_error_limit
 
     def count(self, verdict: str, kind: str | None = None) -> int:
         """Results with ``verdict`` (of ``kind``, or of both kinds)."""

@@ -9,6 +9,12 @@ condition variable: no CPU is used until the next job.
 
 A result worth submitting is handed to ``on_result`` (the daemon passes a function that queues it
 on the event loop with ``call_soon_threadsafe``); workers never submit anything themselves.
+
+A scorer that raises does not kill its thread, and is never silent: the fault is counted (per
+algorithm), kept in :attr:`WorkerPool.faults` (one :class:`WorkerFault` per distinct error, with its
+traceback and count), logged with the traceback the first time that error occurs, and the worker
+restarts on the board's current job after a jittered exponential backoff (a new job or ``stop()``
+cuts the wait short). ``consecutive_errors`` tells the daemon whether workers keep failing.
 """
 
 from __future__ import annotations
@@ -16,16 +22,28 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 import uuid
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import structlog
+
+from miner.backoff import Backoff
 from miner.journal import WorkKey
 from miner.scorers import PreparedWork, Scorer
 from protocol.messages import StratumJob
 
-__all__ = ["ActiveJob", "FoundResult", "JobBoard", "WorkerPool"]
+__all__ = ["RESTART_BACKOFF", "ActiveJob", "FoundResult", "JobBoard", "WorkerFault", "WorkerPool"]
+
+log = structlog.get_logger("miner")
+
+#: Bounds (seconds) of a failed worker's restart delay: the first, and the cap it doubles up to.
+RESTART_BACKOFF = (0.1, 10.0)
+#: Distinct faults kept (the oldest is forgotten first); counts per algorithm are kept regardless.
+MAX_FAULTS = 32
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,21 @@ class FoundResult:
     found_at: float
     generation: int
     session: int
+
+
+@dataclass
+class WorkerFault:
+    """One distinct worker error (same type, message and raising line), as often as it happened."""
+
+    key: str
+    algo: str
+    error: str  # "ValueError: message"
+    where: str  # file:line of the innermost frame
+    traceback: str
+    count: int
+    first_at: float  # wall clock
+    last_at: float
+    worker: int  # the thread that hit it last
 
 
 class JobBoard:
@@ -123,7 +156,9 @@ class WorkerPool:
     """
 
     def __init__(self, board: JobBoard, count: int, on_result: Callable[[FoundResult], None], *,
-                 nice: int = 0, name: str = "miner-worker") -> None:
+                 nice: int = 0, name: str = "miner-worker",
+                 restart_backoff: tuple[float, float] = RESTART_BACKOFF,
+                 on_fault: Callable[[WorkerFault], None] | None = None) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one thread")
         self.board = board
@@ -133,7 +168,20 @@ class WorkerPool:
         self.iterations = [0] * count
         self.last_progress = [time.monotonic()] * count
         self.busy_since: list[float | None] = [None] * count
+        #: The generation each thread is parked on (no job, or nothing to compute); ``None`` while it mines.
+        self.parked_on: list[int | None] = [None] * count
+        #: Failed iterations in total, by algorithm label, and in a row per thread (reset by a success).
         self.errors = 0
+        self.errors_by_algo: Counter[str] = Counter()
+        self.consecutive_errors = [0] * count
+        #: Restarts after a failed iteration, per thread.
+        self.restarts = [0] * count
+        #: Distinct faults by key, oldest first; ``on_fault`` is called (from the worker thread) with
+        #: each one the first time it occurs.
+        self.faults: OrderedDict[str, WorkerFault] = OrderedDict()
+        self.on_fault = on_fault
+        self._faults_lock = threading.Lock()
+        self._backoffs = [Backoff(*restart_backoff) for _ in range(count)]
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i,), name=f"{name}-{i}", daemon=True)
                          for i in range(count)]
@@ -157,6 +205,43 @@ class WorkerPool:
         """Iterations finished by all threads."""
         return sum(self.iterations)
 
+    @property
+    def errors_in_a_row(self) -> int:
+        """The longest current run of failed iterations of any thread (0 while all succeed)."""
+        return max(self.consecutive_errors)
+
+    def fault_list(self) -> list[WorkerFault]:
+        """Copies of the distinct faults, most recent first."""
+        with self._faults_lock:
+            faults = [WorkerFault(**vars(f)) for f in self.faults.values()]
+        return sorted(faults, key=lambda f: f.last_at, reverse=True)
+
+    def _record_fault(self, index: int, algo: str, exc: Exception) -> None:
+        """Count a failed iteration; log (with the traceback) and report an error not seen before."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        key = f"{algo} {error} at {where}"
+        now = time.time()
+        with self._faults_lock:
+            self.errors += 1
+            self.errors_by_algo[algo] += 1
+            self.consecutive_errors[index] += 1
+            fault = self.faults.get(key)
+            first = fault is None
+            if fault is None:
+                fault = self.faults[key] = WorkerFault(key, algo, error, where, "".join(
+                    traceback.format_exception(exc))[-4000:], 0, now, now, index)
+                while len(self.faults) > MAX_FAULTS:
+                    self.faults.popitem(last=False)
+            fault.count += 1
+            fault.last_at, fault.worker = now, index
+        if first:
+            log.error("worker_error", worker=index, algo=algo, error=error, where=where, exc_info=exc,
+                      detail="the worker restarts after a backoff; this error is logged once, counted always")
+            if self.on_fault is not None:
+                self.on_fault(fault)
+
     def _lower_priority(self) -> None:
         if self.nice <= 0 or not hasattr(os, "setpriority"):
             return
@@ -172,8 +257,11 @@ class WorkerPool:
         while not self._stop.is_set():
             active = board.current
             if active is None or not active.computable:
-                board.wait_for_change(0 if active is None else active.generation, 1.0)
+                generation = 0 if active is None else active.generation
+                self.parked_on[index] = generation
+                board.wait_for_change(generation, 1.0)
                 continue
+            self.parked_on[index] = None
             self._mine(index, active)
 
     def _mine(self, index: int, active: ActiveJob) -> None:
@@ -191,15 +279,22 @@ class WorkerPool:
             busy_since[index] = time.monotonic()
             try:
                 value = work.score(nonce)
-            except Exception:  # a scorer fault must not kill the thread; the stall watchdog notices loops
-                self.errors += 1
+            except Exception as exc:  # a scorer fault must not kill the thread, nor pass unnoticed
                 busy_since[index] = None
-                time.sleep(1.0)
-                continue
+                self._record_fault(index, job.algo.label, exc)
+                self.restarts[index] += 1
+                # Restart on the board's job after the backoff; a new job (which may cure it) or stop() ends
+                # the wait early.
+                board.wait_for_change(active.generation, self._backoffs[index].next_delay())
+                return
             now = time.monotonic()
             busy_since[index] = None
             iterations[index] += 1
             last_progress[index] = now
+            if self.consecutive_errors[index]:
+                log.info("worker_recovered", worker=index, failed_in_a_row=self.consecutive_errors[index])
+                self.consecutive_errors[index] = 0
+                self._backoffs[index].reset()
             if scorer.is_share(job, value):
                 kind: Literal["solution", "share"] = "solution" if scorer.is_solution(job, value) else "share"
                 self.on_result(FoundResult(uuid.uuid4().hex, job, active.server, active.work_key, nonce, value,

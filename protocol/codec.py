@@ -13,6 +13,7 @@ error names the field. For a key given twice the last value wins, as in most JSO
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any, TypeVar, overload
 
@@ -20,13 +21,15 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import Message, StratumJob, TaggedMessage
+from protocol.fields import Hex32, Identifier
+from protocol.messages import Message, StratumAck, StratumJob, TaggedMessage
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "JobTemplate",
     "decode",
     "decode_as",
+    "echo_request",
     "encode",
     "encode_bytes",
     "validate_object",
@@ -113,6 +116,34 @@ def decode_as(
             field="Method",
         )
     return message
+
+
+#: Frames up to this size are searched for the submit they carry when they are refused unread.
+ECHO_MAX_BYTES = 4096
+_ECHO_ADAPTER: TypeAdapter[tuple[str, str]] = TypeAdapter(tuple[Identifier, Hex32])
+
+
+def echo_request(ack: StratumAck, data: bytes | bytearray | memoryview | str) -> StratumAck:
+    """``ack`` naming the submit ``data`` carries (its ``JobId`` and ``Nonce``), best effort.
+
+    For answers to frames that were refused before decoding (rate limit) or did not validate (a
+    bad ``ClaimedScore``): when the frame is small, is JSON with ``Method`` ``StratumSubmit`` and
+    both fields are valid, the answer echoes them, so the miner knows which submit it answers
+    (an answer without them is tied to no submit). Otherwise ``ack`` is returned unchanged.
+    """
+    if len(data) > ECHO_MAX_BYTES or ack.job_id is not None:
+        return ack
+    try:
+        obj = json.loads(data if isinstance(data, str) else bytes(data))
+    except ValueError:  # not JSON, or not UTF-8
+        return ack
+    if not isinstance(obj, dict) or obj.get("Method") != "StratumSubmit":
+        return ack
+    try:
+        job_id, nonce = _ECHO_ADAPTER.validate_python((obj.get("JobId"), obj.get("Nonce")))
+    except ValidationError:
+        return ack
+    return ack.model_copy(update={"job_id": job_id, "nonce": nonce.lower()})
 
 
 def validate_object(obj: Any, expected: type[M]) -> M:

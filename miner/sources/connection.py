@@ -167,6 +167,8 @@ class ServerConnection(ABC):
         self.latest_job = first_job
         self.connected_at = time.monotonic()
         self.on_job: Callable[[ServerConnection, StratumJob], None] = lambda conn, job: None
+        #: Called with an error answer that names no submit waiting on this session (see ``_ack``).
+        self.on_unmatched_answer: Callable[[ServerConnection, StratumAck], None] = lambda conn, ack: None
         self.inflight = 0
         self.closed = False
 
@@ -304,17 +306,19 @@ class WebSocketConnection(ServerConnection):
             self._ack(message)
 
     def _ack(self, ack: StratumAck) -> None:
-        key = (ack.job_id or "", ack.nonce or "")
-        entry = self._waiting.pop(key, None)
-        if entry is None and self._waiting and not ack.success:
-            # An error ack without an echo (e.g. RATE_LIMITED) answers the frame just sent.
-            key = next(reversed(self._waiting))
-            entry = self._waiting.pop(key)
+        # An answer belongs to the submit whose (JobId, Nonce) it echoes, and to no other: an error
+        # answer without that echo (a rate-limited stats report, a frame the server could not read)
+        # or with a stale one is recorded as unmatched, never pinned on whichever submit came last.
+        # The submit it may have been meant for is resent after its timeout, and answered then.
+        entry = self._waiting.pop((ack.job_id or "", ack.nonce or ""), None)
         if entry is not None:
             if not entry[1].done():
                 entry[1].set_result(ack)
         elif not ack.success:
-            log.warning("server_error_ack", server=self.endpoint.url, code=ack.code, message=ack.message[:200])
+            log.warning("server_unmatched_answer", server=self.endpoint.url, code=ack.code, message=ack.message[:200],
+                        job=ack.job_id, nonce=ack.nonce, waiting=len(self._waiting),
+                        detail="an error answer that names no submit waiting for one; not counted as a verdict")
+            self.on_unmatched_answer(self, ack)
         if ack.closes_connection:
             self._lost = SessionLostError("shutting_down" if ack.code == ErrorCode.SHUTTING_DOWN else "closed",
                                         f"server closes: code {ack.code} {ack.message[:120]}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import WSMsgType, web
 
-from protocol.codec import decode_as, encode
+from protocol.codec import decode_as, echo_request, encode
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import CLIENT_MESSAGES, Message, StratumAck, StratumLogin, StratumStats, StratumSubmit
 from protocol.server.jobs import Session
@@ -158,7 +158,8 @@ class WebSocketConnection:
                     await self._frame(msg.data)
                 except Exception:  # no frame may take the connection (or the server) down
                     log.exception("workserver.frame_failed")
-                    self.deliver(StratumAck.rejected(ErrorCode.INTERNAL, "internal error; nothing was stored"))
+                    self.deliver(echo_request(StratumAck.rejected(ErrorCode.INTERNAL,
+                                                                  "internal error; nothing was stored"), msg.data))
             else:
                 return  # CLOSE, CLOSING, CLOSED or ERROR (aiohttp already closes on protocol errors)
 
@@ -167,12 +168,14 @@ class WebSocketConnection:
         metrics.frames.labels(transport="ws").inc()
         if not self._bucket.take():
             metrics.rejected_frames.labels(code=ErrorCode.RATE_LIMITED.name.lower()).inc()
-            self.deliver(StratumAck.rejected(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
+            # Answered unread, but naming the submit it refuses when the frame is one (see echo_request).
+            self.deliver(echo_request(StratumAck.rejected(ErrorCode.RATE_LIMITED, "too many messages; slow down"),
+                                      data))
             return
         try:
             message = decode_as(data, CLIENT_MESSAGES, max_bytes=self.service.config.max_frame_bytes)
         except ProtocolError as err:
-            self._protocol_error(err)
+            self._protocol_error(err, data)
             return
         self._strikes.reset()
         if isinstance(message, StratumLogin):
@@ -187,13 +190,13 @@ class WebSocketConnection:
         elif isinstance(message, StratumStats):
             self.service.record_stats(self.session, message)
 
-    def _protocol_error(self, err: ProtocolError) -> None:
+    def _protocol_error(self, err: ProtocolError, data: bytes | str = "") -> None:
         metrics = self.service.metrics
         if self.session is None and err.field in _CREDENTIAL_FIELDS:
             metrics.logins.labels(result="unauthorized").inc()
             err = ProtocolError(ErrorCode.UNAUTHORIZED, f"bad credentials: {err.message}", field=err.field)
         metrics.rejected_frames.labels(code=err.code.name.lower()).inc()
-        ack = StratumAck.from_error(err)
+        ack = echo_request(StratumAck.from_error(err), data)
         if err.closes_connection:
             self._fail(ack, err.code)
         elif self._strikes.strike(err.code):

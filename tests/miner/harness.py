@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,21 @@ async def wait_for(predicate: Callable[[], bool], timeout: float, what: str, int
     return time.monotonic() - started
 
 
+async def wait_for_async(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str,
+                         interval: float = 0.05) -> None:
+    """Poll an async predicate until it is true (``timeout`` only guards against a hang)."""
+    started = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
 @contextlib.asynccontextmanager
-async def running_daemon(settings: MinerSettings) -> AsyncIterator[MinerDaemon]:
-    """A miner daemon running in this event loop; stopped (and its exit code checked) on exit."""
-    daemon = MinerDaemon(settings)
+async def running_daemon(settings: MinerSettings, **daemon_args: Any) -> AsyncIterator[MinerDaemon]:
+    """A miner daemon (``MinerDaemon(settings, **daemon_args)``) running in this event loop; stopped (and
+    its exit code checked) on exit."""
+    daemon = MinerDaemon(settings, **daemon_args)
     task = asyncio.get_running_loop().create_task(daemon.run())
     try:
         await wait_for(lambda: daemon.pool is not None or task.done(), 30, "the daemon to start")

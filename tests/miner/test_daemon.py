@@ -1,12 +1,17 @@
-"""The daemon against the real work server: pull mode, idle jobs, and the stall watchdog."""
+"""The daemon against the real work server: pull mode, idle jobs, worker faults, and the stall watchdog."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
 from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from miner import exit_codes
 from miner.daemon import MinerDaemon
@@ -19,6 +24,7 @@ from tests.miner.harness import (
     running_daemon,
     set_server_idle,
     wait_for,
+    wait_for_async,
 )
 
 
@@ -50,10 +56,12 @@ def test_idle_job_stops_computing_until_work_returns(tmp_path: Path) -> None:
             await wait_for(lambda: daemon.stats.iterations > 50, 30, "mining")
             await asyncio.to_thread(set_server_idle, server, True)
             await wait_for(lambda: (job := daemon.stats.job) is not None and job.job.is_idle, 10, "the idle job")
-            await asyncio.sleep(0.2)
+            pool, idle = daemon.pool, daemon.stats.job
+            assert pool is not None and idle is not None
+            await wait_for(lambda: pool.parked_on == [idle.generation], 10, "the worker to park")
             parked = daemon.stats.iterations
-            await asyncio.sleep(1.0)
-            assert daemon.stats.iterations == parked  # no computing while idle
+            await asyncio.sleep(1.0)  # the server's periodic job arrives; still idle, still parked
+            assert daemon.stats.iterations == parked and pool.parked_on[0] is not None  # no computing while idle
             await asyncio.to_thread(set_server_idle, server, False)
             await wait_for(lambda: daemon.stats.iterations > parked + 50, 10, "mining to resume")
 
@@ -63,12 +71,44 @@ def test_idle_job_stops_computing_until_work_returns(tmp_path: Path) -> None:
         server.stop()
 
 
+class NotifySocket:
+    """systemd's side of sd_notify: a datagram socket whose messages a thread collects, in order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.states: list[str] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.2)
+        self._done = threading.Event()
+        self._reader = threading.Thread(target=self._listen, daemon=True)
+        self._reader.start()
+
+    def _listen(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.states.extend(self._sock.recv(4096).decode().split("\n"))
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._done.set()
+        self._reader.join()
+        self._sock.close()
+
+
 class _Hang(PreparedWork):
-    def __init__(self, inner: PreparedWork, release: threading.Event, after: float) -> None:
-        self.inner, self.release, self.hang_at = inner, release, time.monotonic() + after
+    def __init__(self, inner: PreparedWork, release: threading.Event, hung: threading.Event, after: float,
+                 on_hang: list[object]) -> None:
+        self.inner, self.release, self.hung, self.on_hang = inner, release, hung, on_hang
+        self.hang_at = time.monotonic() + after
 
     def score(self, nonce: bytes) -> int:
         if time.monotonic() > self.hang_at:
+            if not self.hung.is_set():
+                for callback in self.on_hang:
+                    callback()  # type: ignore[operator]
+                self.hung.set()
             self.release.wait()  # a worker stuck in native code
         return self.inner.score(nonce)
 
@@ -76,48 +116,105 @@ class _Hang(PreparedWork):
 class HangingScorer(NeuraxonScorer):
     def __init__(self, release: threading.Event, after: float) -> None:
         self.release, self.after = release, after
+        self.hung = threading.Event()
+        self.on_hang: list[object] = []
 
     def prepare(self, inputs: JobInputs) -> PreparedWork:
-        return _Hang(super().prepare(inputs), self.release, self.after)
+        return _Hang(super().prepare(inputs), self.release, self.hung, self.after, self.on_hang)
 
 
 def test_stall_watchdog_stops_pinging_systemd_and_exits_42(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "ledger.sqlite").start()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify.sock"))
-    sock.settimeout(0.2)
-    received: list[tuple[float, str]] = []
-    done = threading.Event()
-
-    def listen() -> None:
-        while not done.is_set():
-            try:
-                received.extend((time.monotonic(), m) for m in sock.recv(4096).decode().split("\n"))
-            except TimeoutError:
-                continue
-
+    notify = NotifySocket(tmp_path / "notify.sock")
     release = threading.Event()
-    reader = threading.Thread(target=listen, daemon=True)
-    reader.start()
+    scorer = HangingScorer(release, after=2.0)
     try:
-        settings = fast_settings(tmp_path, [server.url], stall_timeout_seconds=3.0)
-        daemon = MinerDaemon(settings, scorers={Algo.NEURAXON: HangingScorer(release, after=2.0)},
-                             environ={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"})
-        started = time.monotonic()
+        settings = fast_settings(tmp_path, [server.url], stall_timeout_seconds=5.0)
+        daemon = MinerDaemon(settings, scorers={Algo.NEURAXON: scorer},
+                             environ={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"})
+        at_hang: list[list[str]] = []
+        scorer.on_hang.append(lambda: at_hang.append(list(daemon.notifier.sent)))
         assert asyncio.run(daemon.run()) == exit_codes.EXIT_STALLED
-        assert time.monotonic() - started < 30
-        assert daemon.stats.stalled
+        assert daemon.stats.stalled and scorer.hung.is_set()
     finally:
         release.set()
-        done.set()
-        reader.join()
-        sock.close()
+        notify.close()
         server.stop()
-    states = [m for _, m in received]
-    assert "READY=1" in states and "WATCHDOG=1" in states and states[-1] == "STOPPING=1"
-    last_ping = max(t for t, m in received if m == "WATCHDOG=1")
-    stopping = next(t for t, m in received if m == "STOPPING=1")
-    assert stopping - last_ping >= 1.0  # no WATCHDOG=1 once the workers stopped making progress
+    assert "READY=1" in notify.states and "WATCHDOG=1" in notify.states and notify.states[-1] == "STOPPING=1"
+    # Pings continue only while the last finished iteration is within WatchdogSec (1 s: one tick, two at
+    # most), not through the 5 s stall before the exit.
+    sent = daemon.notifier.sent
+    assert sent[:len(at_hang[0])] == at_hang[0]
+    assert sent[len(at_hang[0]):].count("WATCHDOG=1") <= 2
+
+
+class _Breakable(PreparedWork):
+    def __init__(self, inner: PreparedWork, broken: threading.Event) -> None:
+        self.inner, self.broken = inner, broken
+
+    def score(self, nonce: bytes) -> int:
+        if self.broken.is_set():
+            raise FloatingPointError("scorer blew up")
+        return self.inner.score(nonce)
+
+
+class BreakableScorer(NeuraxonScorer):
+    """The real scorer, raising on every iteration while ``broken`` is set."""
+
+    def __init__(self) -> None:
+        self.broken = threading.Event()
+
+    def prepare(self, inputs: JobInputs) -> PreparedWork:
+        return _Breakable(super().prepare(inputs), self.broken)
+
+
+def test_worker_exceptions_are_logged_counted_restarted_and_make_the_miner_unhealthy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server = ServerProcess(tmp_path / "ledger.sqlite").start()
+    notify = NotifySocket(tmp_path / "notify.sock")
+    scorer = BreakableScorer()
+
+    async def readyz(http: aiohttp.ClientSession, base: str) -> tuple[int, str]:
+        async with http.get(base + "/readyz") as resp:
+            return resp.status, (await resp.json())["reason"]
+
+    async def scenario() -> None:
+        settings = fast_settings(tmp_path, [server.url], api_enabled=True, api_port=0, worker_error_limit=3)
+        async with running_daemon(settings, scorers={Algo.NEURAXON: scorer},
+                                  environ={"NOTIFY_SOCKET": str(notify.path)}) as daemon, \
+                aiohttp.ClientSession() as http:
+            base, pool = daemon.stats.api_url, daemon.pool
+            assert base is not None and pool is not None
+            answers: list[tuple[int, str]] = []
+
+            async def poll(status: int) -> bool:
+                answers.append(await readyz(http, base))
+                return answers[-1][0] == status
+
+            await wait_for_async(lambda: poll(200), 60, "/readyz 200 while mining")
+            scorer.broken.set()
+            await wait_for_async(lambda: poll(503), 30, "/readyz 503 after worker_error_limit failures")
+            assert answers[-1][1].startswith("unhealthy: a worker failed") and "FloatingPointError" in answers[-1][1]
+            assert pool.errors >= 3 and pool.restarts[0] >= 3  # restarted after each failure, with a backoff
+            async with http.get(base + "/metrics") as resp:
+                families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+            (errors,) = [s for s in families["neuraxon_miner_worker_errors"].samples if s.name.endswith("_total")]
+            assert errors.labels == {"algo": "neuraxon"} and errors.value >= 3
+            await wait_for(lambda: any(s.startswith("STATUS=UNHEALTHY") for s in notify.states), 10,
+                           "STATUS=UNHEALTHY to systemd")
+            assert any(e.kind == "worker" and "FloatingPointError" in e.message for e in daemon.stats.recent_errors)
+            scorer.broken.clear()  # the fault clears: one good iteration and the miner is healthy again
+            await wait_for_async(lambda: poll(200), 60, "/readyz 200 after the fault cleared")
+            assert daemon.stats.worker_errors_in_a_row == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        notify.close()
+        server.stop()
+    log = capsys.readouterr().out
+    assert len(re.findall(r"\bworker_error\b", log)) == 1  # logged once, with its traceback
+    assert "Traceback" in log and "FloatingPointError: scorer blew up" in log
 
 
 def test_bpp9000_jobs_are_self_tested_mined_and_accepted(tmp_path: Path) -> None:

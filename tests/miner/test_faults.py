@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from miner.daemon import MinerDaemon
+from protocol.codec import encode
+from protocol.errors import ErrorCode
+from protocol.messages import StratumAck
 from tests.miner.harness import (
     ServerProcess,
     WsProxy,
@@ -70,6 +73,14 @@ async def _settle(daemon: MinerDaemon) -> None:
     await asyncio.to_thread(daemon.pool.stop, 5.0)
     await wait_for(lambda: not daemon.submitter.pending and daemon._found is not None and daemon._found.empty(),
                    20, "pending results to settle")
+
+
+async def _mine_on_and_check_books(daemon: MinerDaemon, dbs: list[Path], what: str) -> None:
+    """One more accepted result, then settle and compare the books."""
+    before = _accepted(daemon)
+    await wait_for(lambda: _accepted(daemon) > before, 60, what)
+    await _settle(daemon)
+    _check_books(daemon, dbs)
 
 
 def test_server_killed_mid_submit_and_restarted(tmp_path: Path) -> None:
@@ -220,10 +231,7 @@ def test_garbage_frames_are_logged_and_the_miner_reconnects(tmp_path: Path, caps
                     await wait_for(lambda lost=lost: state.failures["protocol"] > lost, 10,  # type: ignore[misc]
                                    "the garbage to be noticed")
                     await wait_for(lambda: state.up, 10, "a reconnect")
-                before = _accepted(daemon)
-                await wait_for(lambda: _accepted(daemon) > before, 60, "mining after the garbage")
-                await _settle(daemon)
-                _check_books(daemon, [server.db])
+                await _mine_on_and_check_books(daemon, [server.db], "mining after the garbage")
         finally:
             await proxy.close()
 
@@ -232,3 +240,39 @@ def test_garbage_frames_are_logged_and_the_miner_reconnects(tmp_path: Path, caps
     finally:
         server.stop()
     assert capsys.readouterr().out.count("server_garbage") >= 4
+
+
+def test_an_error_answer_naming_no_submit_is_counted_apart_and_the_books_agree(tmp_path: Path) -> None:
+    """Error answers without JobId/Nonce (a refused stats report; a verdict from a server that does not
+    echo) arrive while results are in flight: each is counted and shown as unmatched, never taken as a
+    result's verdict (a rejection pinned on the newest submit would break the books)."""
+    server = ServerProcess(tmp_path / "ledger.sqlite", verify_delay=0.2).start()
+    frames = [encode(StratumAck.rejected(ErrorCode.RATE_LIMITED, "too many messages; slow down")),
+              encode(StratumAck.rejected(ErrorCode.SCORE_MISMATCH, "claimed 1, recomputed 2"))]
+
+    async def scenario() -> None:
+        proxy = await WsProxy(server.url).start()
+        try:
+            async with running_daemon(fast_settings(tmp_path, [proxy.url])) as daemon:
+                submitter = daemon.submitter
+                assert submitter is not None
+                await wait_for(lambda: _accepted(daemon) >= 1, 60, "accepted solutions")
+                await wait_for(lambda: any(r.in_flight for r in submitter.pending.values()), 60, "a submit in flight",
+                               interval=0.005)
+                for frame in frames:
+                    await proxy.inject(frame)
+                state = daemon.stats.server(proxy.url)
+                await wait_for(lambda: state.unmatched_answers == {"rate_limited": 1, "score_mismatch": 1}, 10,
+                               "the unmatched answers")
+                assert state.up and state.failures["protocol"] == 0  # a valid frame: the session goes on
+                # no result was counted error or rejected for them
+                await _mine_on_and_check_books(daemon, [server.db], "accepted solutions after them")
+                assert any(e.kind == "unmatched_answer" and "rate_limited" in e.message
+                           for e in daemon.stats.recent_errors)
+        finally:
+            await proxy.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()

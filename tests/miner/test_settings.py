@@ -60,6 +60,8 @@ def test_secret_from_file_and_redacted_in_print_config(tmp_path: Path) -> None:
     ({"threads": "lots"}, {}, "threads", "percentage"),
     ({"api_port": "70000"}, {}, "api_port", "65535"),
     ({}, {"NEURAXON_MINER_RETRIES": "0"}, "retries", "environment NEURAXON_MINER_RETRIES"),
+    ({"worker_error_limit": "0"}, {}, "worker_error_limit", "greater than or equal to 1"),
+    ({}, {"NEURAXON_MINER_WORKER_ERROR_LIMIT": "many"}, "worker_error_limit", "integer"),
     ({"servers": ["ftp://x"]}, {}, "servers", "URL"),
     ({"servers": ["ws://x:1/ws"]}, {}, "wallet", "exactly one of wallet and access_token"),
     ({"wallet": "NOTANIDENTITY"}, {}, "wallet", ""),

@@ -46,6 +46,8 @@ class ScriptedServer:
         self.pull_headers: list[dict[str, str]] = []
         self.job = make_job("s.1")
         self.url = ""
+        #: Frames sent before each submit's own answer (e.g. an error answer that names no submit).
+        self.before_ack: list[StratumAck] = []
 
     async def ws(self, request: web.Request) -> web.StreamResponse:
         if not self.websocket:
@@ -63,6 +65,8 @@ class ScriptedServer:
                 else:
                     await ws.send_str(encode(self.job))
             elif isinstance(message, StratumSubmit):
+                for extra in self.before_ack:
+                    await ws.send_str(encode(extra))
                 await ws.send_str(encode(StratumAck.accepted(message)))
         return ws
 
@@ -119,6 +123,28 @@ def test_websocket_session_login_jobs_and_acks() -> None:
             while not jobs:
                 await asyncio.sleep(0.01)
             assert jobs == [new_job] and conn.latest_job == new_job
+            await conn.close()
+            await runner
+
+    asyncio.run(scenario())
+
+
+def test_an_error_answer_that_names_no_submit_is_recorded_not_pinned_on_a_submit() -> None:
+    async def scenario() -> None:
+        server = ScriptedServer()
+        # Error answers naming no submit (a refused stats report) or another one, ahead of the real answer.
+        server.before_ack = [StratumAck.rejected(ErrorCode.RATE_LIMITED, "slow down"),
+                             StratumAck.rejected(ErrorCode.SCORE_MISMATCH, "not yours",
+                                                 submit=server.job.submit(bytes([9]) * 32, 1))]
+        async with serve(server) as server, aiohttp.ClientSession() as http:
+            conn = await open_connection(ServerEndpoint.parse(server.url, 0), http, CREDS, POLICY)
+            unmatched: list[StratumAck] = []
+            conn.on_unmatched_answer = lambda c, ack: unmatched.append(ack)
+            runner = asyncio.ensure_future(conn.run())
+            submit = server.job.submit(bytes([0, 0, 0, 1]) + bytes(28), 300)
+            ack = await conn.submit(submit)
+            assert ack.success and (ack.job_id, ack.nonce) == (submit.job_id, submit.nonce)
+            assert [a.code for a in unmatched] == [ErrorCode.RATE_LIMITED, ErrorCode.SCORE_MISMATCH]
             await conn.close()
             await runner
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from miner.journal import WorkKey
-from miner.workers import ActiveJob, FoundResult, JobBoard, WorkerPool
+from miner.workers import ActiveJob, FoundResult, JobBoard, WorkerFault, WorkerPool
 from tests.miner.fakes import HashScorer, HashWork, make_job
 
 KEY = WorkKey("s", 0, 1, "task1", "11" * 32, None, "x")
@@ -66,14 +68,58 @@ def test_idle_job_parks_the_workers() -> None:
     _publish(board, scorer, prefix="01")
     pool.start()
     _wait(lambda: pool.total_iterations > 10)
-    _publish(board, scorer, idle=True)
-    time.sleep(0.05)
+    idle = _publish(board, scorer, idle=True)
+    _wait(lambda: pool.parked_on == [idle.generation] * 2)  # both finished their iteration and wait
     parked_at = pool.total_iterations
-    time.sleep(0.3)
-    assert pool.total_iterations == parked_at  # no CPU while idle
+    again = _publish(board, scorer, job_id="j.2", idle=True)  # woken by another idle job: they park again
+    _wait(lambda: pool.parked_on == [again.generation] * 2)
+    assert pool.total_iterations == parked_at  # no iteration while idle
     _publish(board, scorer, job_id="j.3", prefix="03")
     _wait(lambda: pool.total_iterations > parked_at + 10)
+    assert pool.parked_on == [None, None]
     assert pool.stop()
+
+
+class FlakyWork(HashWork):
+    """Raises ``error`` while ``failing`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = threading.Event()
+        self.error: Exception = RuntimeError("scorer blew up")
+
+    def score(self, nonce: bytes) -> int:
+        if self.failing.is_set():
+            raise self.error
+        return super().score(nonce)
+
+
+def test_a_failing_scorer_is_logged_once_counted_and_the_worker_restarts(capsys: pytest.CaptureFixture[str]) -> None:
+    board = JobBoard()
+    work = FlakyWork()
+    work.failing.set()
+    reported: list[WorkerFault] = []
+    pool = WorkerPool(board, 1, lambda r: None, restart_backoff=(0.001, 0.004), on_fault=reported.append)
+    _publish(board, HashScorer(work))
+    pool.start()
+    _wait(lambda: pool.errors >= 5)
+    assert pool.restarts[0] >= 5 and pool.consecutive_errors[0] >= 5 and pool.errors_in_a_row >= 5
+    assert pool.errors_by_algo == {"neuraxon": pool.errors} and pool.total_iterations == 0
+    (fault,) = pool.fault_list()  # one distinct error, however often
+    assert fault.error == "RuntimeError: scorer blew up" and fault.count >= 5
+    assert fault.where.rsplit(":", 1)[0] == __file__  # the line that raised (FlakyWork.score)
+    assert "Traceback" in fault.traceback and [f.key for f in reported] == [fault.key]
+    work.failing.clear()  # the fault goes away: the worker mines again and is no longer counted failing
+    _wait(lambda: pool.total_iterations > 5)
+    assert pool.consecutive_errors == [0]
+    work.error = ValueError("another fault")
+    work.failing.set()
+    _wait(lambda: len(pool.fault_list()) == 2)
+    assert pool.stop()
+    log = capsys.readouterr().out
+    assert log.count("worker_error ") == 2  # each distinct error once, with its traceback
+    assert "RuntimeError: scorer blew up" in log and "ValueError: another fault" in log and "Traceback" in log
+    assert "worker_recovered" in log
 
 
 def test_shares_and_solutions_are_told_apart() -> None:

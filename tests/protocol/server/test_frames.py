@@ -110,6 +110,35 @@ def test_rate_limit_answers_rate_limited_and_keeps_the_connection() -> None:
     run(body())
 
 
+def test_refused_and_invalid_submits_are_answered_with_their_job_and_nonce() -> None:
+    """An error answer names the submit it answers whenever the frame shows it, so a miner never has to
+    guess; a refused frame that is not a submit gets an answer that names nothing."""
+    bad = '{"Method":"StratumSubmit","MessageVersion":1,"JobId":"%s","Epoch":%d,"Nonce":"%s","ClaimedScore":"5"}'
+
+    async def body() -> None:
+        async with serving(small_config(messages_per_second=0.01, message_burst=5)) as server, \
+                Miner.connect(server.ws_url) as miner:
+            job = await miner.login()  # tokens left: 4
+            await miner.send_raw(bad % (job.job_id, job.epoch, "AB" * 32))  # 3
+            ack = ack_of(await miner.recv())
+            assert (ack.code, ack.field, ack.job_id, ack.nonce) == \
+                (ErrorCode.INVALID_FIELD, "ClaimedScore", job.job_id, "ab" * 32)
+            await miner.send(StratumStats(it_per_sec=1.0, threads=1, solutions=0))  # 2
+            nonces = sorted(job.nonce_space().nonce(i) for i in range(8))
+            for nonce in nonces:  # two are read, six are refused unread
+                await miner.send(StratumSubmit(job_id=job.job_id, epoch=job.epoch, nonce=nonce, claimed_score=1))
+            await miner.send(StratumStats(it_per_sec=1.0, threads=1, solutions=0))  # refused too
+            acks = [ack_of(await miner.recv()) for _ in range(9)]
+            by_nonce = {a.nonce: a for a in acks if a.nonce is not None}
+            assert sorted(by_nonce) == nonces and all(a.job_id == job.job_id for a in by_nonce.values())
+            codes = sorted(a.code for a in by_nonce.values())
+            assert codes == [ErrorCode.BELOW_THRESHOLD] * 2 + [ErrorCode.RATE_LIMITED] * 6
+            unnamed = [a for a in acks if a.nonce is None]
+            assert [(a.code, a.job_id) for a in unnamed] == [(ErrorCode.RATE_LIMITED, None)]
+
+    run(body())
+
+
 def test_no_login_in_time_closes() -> None:
     async def body() -> None:
         async with serving(small_config(login_timeout_seconds=0.2)) as server, Miner.connect(server.ws_url) as miner:

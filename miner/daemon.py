@@ -172,8 +172,8 @@ class MinerDaemon:
                 log.error("api_bind_failed", host=s.api_host, port=s.api_port, error=str(exc))
                 self.api = None
                 return exit_codes.EXIT_API_BIND
-            log.info("api_listening", url=self.stats.api_url, endpoints=["/metrics", "/healthz", "/readyz", "/status"],
-                     token_required=s.api_token is not None)
+            log.info("api_listening", url=self.stats.api_url, token_required=s.api_token is not None,
+                     endpoints=["/", "/metrics", "/healthz", "/readyz", "/status"])
         if s.self_test:
             # Neuraxon (the main work) before anything else; other algorithms before their first job.
             first = {Algo.NEURAXON} & set(self.scorers)

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from miner.rates import WINDOWS, RateMeter
+from protocol.rates import WINDOWS, RateMeter
 
 if TYPE_CHECKING:
     from miner.workers import ActiveJob, JobBoard, WorkerPool

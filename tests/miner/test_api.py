@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from miner.api import MinerApi, StatusDocument, readiness
 from miner.journal import WorkKey
 from miner.metrics import MinerMetrics
+from miner.page import COOKIE, PageSnapshot, session_value
 from miner.sd_notify import SystemdNotifier
 from miner.stats import MinerStats
 from miner.workers import ActiveJob, JobBoard, WorkerPool
@@ -126,3 +128,79 @@ def test_sd_notify_datagrams(tmp_path: Path) -> None:
     assert not SystemdNotifier({}).ready()
     assert SystemdNotifier({"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "10", "WATCHDOG_PID": "1"}).watchdog_interval \
         is None  # the watchdog is meant for another process
+
+
+def test_page_assets_and_snapshot_without_a_token() -> None:
+    async def scenario() -> None:
+        stats, metrics = _stats()
+        start = time.monotonic() - 30
+        for t in range(30):
+            stats.pool.iterations[0] = t * 7
+            stats.sample(now=start + t)
+        stats.note_error("result_rejected", "solution score 5: code 302: claimed 5, recomputed 4")
+        api = MinerApi(stats, metrics, host="127.0.0.1", port=0, token=None)
+        base = await api.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(base + "/") as resp:
+                    assert resp.status == 200 and resp.content_type == "text/html"
+                    assert 'src="/static/miner.js"' in await resp.text()
+                for name, kind in (("chart.js", "text/javascript"), ("miner.js", "text/javascript"),
+                                   ("page.css", "text/css")):
+                    async with http.get(base + "/static/" + name) as resp:
+                        assert resp.status == 200 and resp.content_type == kind, name
+                for name in ("miner.html", "..%2Fapi.py", "nope.js"):
+                    async with http.get(base + "/static/" + name) as resp:
+                        assert resp.status == 404, name
+                async with http.get(base + "/api/page") as resp:
+                    snap = PageSnapshot.model_validate_json(await resp.read())
+                assert len(snap.hashrate) >= 5 and all(abs(r - 7.0) < 1e-9 for _, r in snap.hashrate)
+                assert snap.recent_errors[0].kind == "result_rejected" and snap.healthy
+                async with http.get(base + "/events") as resp:
+                    assert resp.content_type == "text/event-stream"
+                    assert await resp.content.readline() == b"event: snapshot\n"
+                    data = await resp.content.readline()
+                    assert PageSnapshot.model_validate_json(data.removeprefix(b"data: ")).status.threads == 2
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())
+
+
+def test_page_sign_in_with_the_api_token_sets_a_session_cookie() -> None:
+    async def scenario() -> None:
+        stats, metrics = _stats()
+        api = MinerApi(stats, metrics, host="127.0.0.1", port=0, token="tok")
+        base = await api.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(base + "/") as resp:  # a sign-in form, not the page
+                    assert resp.status == 401 and 'name="token"' in await resp.text()
+                async with http.get(base + "/?token=wrong", allow_redirects=False) as resp:
+                    assert resp.status == 403 and COOKIE not in resp.cookies
+                async with http.get(base + "/events") as resp:
+                    assert resp.status == 401
+                async with http.get(base + "/static/chart.js") as resp:  # public code
+                    assert resp.status == 200
+                async with http.get(base + "/?token=tok", allow_redirects=False) as resp:
+                    assert resp.status == 303 and resp.headers["Location"] == "/"
+                    cookie = resp.cookies[COOKIE]
+                    assert cookie.value == session_value("tok") != "tok"  # proof of the token, not the token
+                    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+            jar = {COOKIE: session_value("tok")}
+            async with aiohttp.ClientSession(cookies=jar) as http:
+                for path in ("/", "/status", "/metrics", "/api/page"):
+                    async with http.get(base + path) as resp:
+                        assert resp.status == 200, path
+            async with aiohttp.ClientSession(cookies={COOKIE: session_value("other")}) as http, \
+                    http.get(base + "/status") as resp:
+                assert resp.status == 401
+            async with aiohttp.ClientSession() as http:
+                async with http.post(base + "/login", data={"token": "tok"}, allow_redirects=False) as resp:
+                    assert resp.status == 303 and resp.cookies[COOKIE].value == session_value("tok")
+                async with http.post(base + "/login", data={"token": "nope"}) as resp:
+                    assert resp.status == 403 and "wrong token" in await resp.text()
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from miner.backoff import Backoff
-from miner.rates import RateMeter
+from protocol.rates import RateMeter
 
 
 def test_full_jitter_within_doubling_bounds_and_cap() -> None:
@@ -46,3 +46,14 @@ def test_rate_meter_memory_is_bounded() -> None:
         meter.sample(second, now=float(second))
     assert len(meter._samples) <= 910
     assert meter.rate(900) == 1.0
+
+
+def test_rate_series_for_the_chart() -> None:
+    meter = RateMeter()
+    assert meter.series() == []
+    for second in range(0, 61):
+        meter.sample(second * 20 if second < 30 else 600 + (second - 30) * 10, now=float(second))
+    points = meter.series(step=5.0, window=10.0)
+    assert [t for t, _ in points] == [float(t) for t in range(2, 61, 5)]  # from the first 2 s covered, every 5 s
+    assert points[0][1] == 20.0 and points[-1][1] == 10.0
+    assert dict(points)[32.0] == (600 + 20 - 22 * 20) / 10  # a window across the change: the mean over it

@@ -1,4 +1,7 @@
-"""Iteration rates over sliding windows (10 s, 60 s, 15 min), as xmrig reports hash rates.
+"""Rates of a growing total over sliding windows (10 s, 60 s, 15 min), as xmrig reports hash rates.
+
+Used by the miner (iterations per second, overall and per worker thread) and by the work server's
+page (verifications per second); it lives here, below both.
 
 :class:`RateMeter` keeps one ``(time, total)`` sample per :meth:`sample` call (the daemon calls it
 once a second) in a bounded ring, so memory stays constant however long the miner runs. A window's
@@ -51,6 +54,22 @@ class RateMeter:
             return None
         span = t_now - start[0]
         return (v_now - start[1]) / span if span > 0 else None
+
+    def series(self, step: float = 5.0, window: float = 10.0) -> list[tuple[float, float]]:
+        """``(time, rate)`` about every ``step`` seconds over the samples kept, oldest first: each rate
+        is the increase over the ``window`` seconds before that sample (a hash-rate chart's points)."""
+        samples = list(self._samples)
+        points: list[tuple[float, float]] = []
+        start = 0
+        for t, v in samples:
+            if points and t - points[-1][0] < step - 1e-6:
+                continue
+            while samples[start][0] < t - window - 1e-6:
+                start += 1
+            t0, v0 = samples[start]
+            if t - t0 >= min(2.0, window) - 1e-6:
+                points.append((t, (v - v0) / (t - t0)))
+        return points
 
     def rates(self) -> dict[str, float | None]:
         """Every window of :data:`WINDOWS` by label."""

@@ -15,6 +15,7 @@ Endpoints (all JSON bodies are protocol models or :mod:`protocol.server.document
 ``POST /api/v1/admin/state``                 ``AdminState``: idle on/off, epoch (admin token)
 ``GET  /healthz``                            ``Health``; 503 while stopping
 ``GET  /metrics``                            Prometheus text of the server's own registry
+``GET  /``, ``/api/v1/dashboard``, ...       the web page (:mod:`protocol.server.dashboard`)
 ==========================================  =========================================================
 
 Pull-mode credentials travel in headers, mirroring ``StratumLogin``: ``Authorization: Bearer
@@ -36,6 +37,7 @@ from protocol.codec import decode_as, encode_bytes, validate_object
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import PROTOCOL_VERSION, Message, StratumAck, StratumLogin, StratumSubmit
 from protocol.server.connection import WebSocketConnection
+from protocol.server.dashboard import add_dashboard
 from protocol.server.documents import (
     AdminState,
     Health,
@@ -330,4 +332,5 @@ def create_app(service: WorkService) -> web.Application:
     app.router.add_post("/api/v1/admin/state", post_admin_state)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_dashboard(app, service)  # the page at / and its JSON documents (protocol/server/dashboard.py)
     return app

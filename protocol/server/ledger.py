@@ -30,9 +30,11 @@ from typing import Any, TypeVar
 
 __all__ = [
     "AcceptedRecord",
+    "AccountRow",
     "AsyncLedger",
     "BestNetwork",
     "DuplicateSubmissionError",
+    "ImprovementRow",
     "Ledger",
     "LedgerState",
     "ProgressRow",
@@ -165,6 +167,30 @@ class WorkerRow:
     mismatches: int
     first_seen: float
     last_seen: float
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """Accepted results of one account (all its workers)."""
+
+    account: str
+    workers: int
+    solutions: int
+    shares: int
+    mismatches: int
+    last_seen: float
+
+
+@dataclass(frozen=True)
+class ImprovementRow:
+    """A task's best score rose to ``score``: when, by which network, and who found it."""
+
+    at: float
+    score: int
+    network_id: str
+    account: str
+    worker: str
+    identity: str
 
 
 @dataclass
@@ -336,6 +362,18 @@ class Ledger:
         cur = self._db.execute(query, (kind,) if kind else ())
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def top_accounts(self, limit: int) -> list[AccountRow]:
+        """The ``limit`` accounts with the most accepted results (solutions and shares), most first."""
+        return [AccountRow(*row) for row in self._db.execute(
+            "SELECT account, COUNT(*), SUM(solutions), SUM(shares), SUM(mismatches), MAX(last_seen) FROM workers"
+            " GROUP BY account ORDER BY SUM(solutions) + SUM(shares) DESC, account LIMIT ?", (limit,))]
+
+    def improvements(self, task_id: str) -> list[ImprovementRow]:
+        """A task's training curve, oldest first: each new best with the account that found it."""
+        return [ImprovementRow(*row) for row in self._db.execute(
+            "SELECT h.at, h.score, h.network_id, a.account, h.worker, h.identity FROM best_history h"
+            " JOIN accepted a ON a.id = h.accepted_id WHERE h.task_id = ? ORDER BY h.id", (task_id,))]
 
     def workers(self) -> list[WorkerRow]:
         """Per-worker counters, by account then worker."""

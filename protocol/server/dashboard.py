@@ -27,10 +27,11 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field
 
-from protocol.fields import Algo, AlgoField, Count, EpochNumber, Hex32, Identifier, ScoreValue, ShortText
+from protocol.fields import Algo, Count, EpochNumber, Hex32, Identifier, ScoreValue
 from protocol.messages import WireModel
 from protocol.rates import RateMeter
 from protocol.server.assets import SHARED, asset_response
+from protocol.server.documents import ProgressPoint, TaskProgress
 from protocol.server.ledger import Ledger
 from protocol.server.service import WorkService
 
@@ -55,29 +56,9 @@ class AccountStats(WireModel):
     last_seen: Seconds
 
 
-class Improvement(WireModel):
-    """The task's best score rose to ``Score`` at ``At`` (Unix seconds), found by ``Account``."""
+class TaskCurve(TaskProgress):
+    """A task and its training curve: ``Points`` are each new best with the account that found it."""
 
-    at: Seconds
-    score: ScoreValue
-    network_id: Hex32
-    account: Account
-    worker: ShortText
-
-
-class TaskCurve(WireModel):
-    """A task and its training curve (best score over time)."""
-
-    task_id: Identifier
-    algo: AlgoField
-    name: ShortText
-    threshold: ScoreValue
-    training: bool
-    best_score: ScoreValue | None = None
-    best_network_id: Hex32 | None = None
-    solutions: Count
-    shares: Count
-    improvements: list[Improvement]
     #: Path of the best network's replay, when the task's algorithm has one and there is a best network.
     replay_url: str | None = None
 
@@ -179,8 +160,9 @@ class DashboardView:
                 task_id=task.task_id, algo=task.algo, name=task.entry.name[:64], threshold=task.entry.threshold,
                 training=task.entry.training, best_score=best.score if best else None,
                 best_network_id=best.network_id if best else None, solutions=task.solutions, shares=task.shares,
-                improvements=[Improvement(at=r.at, score=r.score, network_id=r.network_id, account=r.account[:128],
-                                          worker=r.worker[:64]) for r in rows], replay_url=replay))
+                points=[ProgressPoint(at=r.at, score=r.score, network_id=r.network_id, solution_id=r.accepted_id,
+                                      identity=r.identity, worker=r.worker[:64], account=r.account[:128])
+                        for r in rows], replay_url=replay))
         rate = self.rate.rate(60.0)
         pool = service.pool
         return Dashboard(

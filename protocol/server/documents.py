@@ -26,7 +26,8 @@ UnixTime = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class ProgressPoint(WireModel):
-    """The task's best score became ``Score`` at ``At`` (Unix seconds), by that solution's network."""
+    """The task's best score became ``Score`` at ``At`` (Unix seconds), by that solution's network;
+    ``Account`` (the wallet, or ``token:<hash>`` of an access token) is given by the dashboard."""
 
     at: UnixTime
     score: ScoreValue
@@ -34,6 +35,7 @@ class ProgressPoint(WireModel):
     solution_id: Count
     identity: IdentityText
     worker: ShortText
+    account: Annotated[str, Field(max_length=128)] | None = None
 
 
 class TaskProgress(WireModel):

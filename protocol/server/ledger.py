@@ -182,15 +182,10 @@ class AccountRow:
 
 
 @dataclass(frozen=True)
-class ImprovementRow:
-    """A task's best score rose to ``score``: when, by which network, and who found it."""
+class ImprovementRow(ProgressRow):
+    """A step of the best-score history with the account that found it (the page's training curve)."""
 
-    at: float
-    score: int
-    network_id: str
     account: str
-    worker: str
-    identity: str
 
 
 @dataclass
@@ -372,7 +367,7 @@ class Ledger:
     def improvements(self, task_id: str) -> list[ImprovementRow]:
         """A task's training curve, oldest first: each new best with the account that found it."""
         return [ImprovementRow(*row) for row in self._db.execute(
-            "SELECT h.at, h.score, h.network_id, a.account, h.worker, h.identity FROM best_history h"
+            "SELECT h.at, h.score, h.network_id, h.accepted_id, h.identity, h.worker, a.account FROM best_history h"
             " JOIN accepted a ON a.id = h.accepted_id WHERE h.task_id = ? ORDER BY h.id", (task_id,))]
 
     def workers(self) -> list[WorkerRow]:

@@ -46,7 +46,7 @@
     q(".task-summary").textContent = `${task.Algo === 0 ? "neuraxon" : "algo " + task.Algo}, threshold ` +
       `${task.Threshold}, best ${task.BestScore === undefined ? "–" : task.BestScore}, ` +
       `${task.Solutions} solutions, ${task.Shares} shares` + (task.Training ? ", cumulative training" : "");
-    const imps = task.Improvements;
+    const imps = task.Points;
     const points = imps.map(i => [i.At, i.Score]);
     const markers = imps.map(i => ({x: i.At, y: i.Score, label:
       `score ${i.Score} by ${i.Account} (${i.Worker}) at ${new Date(i.At * 1000).toLocaleString()}`}));

@@ -38,7 +38,7 @@ def test_dashboard_curve_and_replay_and_the_curve_survives_a_restart(tmp_path: P
                     assert resp.status == 200 and resp.content_type == kind, path
             job = await miner.login()
             empty = await _dashboard(miner, base)
-            assert empty.miners == 1 and empty.accounts == [] and empty.tasks[0].improvements == []
+            assert empty.miners == 1 and empty.accounts == [] and empty.tasks[0].points == []
             assert empty.tasks[0].replay_url is None
             assert (await _get(miner, f"{base}/api/v1/tasks/{job.task_id}/replay"))[0] == 404
             nonce, score, _ = find_improvement(job, None, 0)
@@ -47,7 +47,7 @@ def test_dashboard_curve_and_replay_and_the_curve_survives_a_restart(tmp_path: P
             await miner.expect(StratumJob)
             doc = await _dashboard(miner, base)
             (task,) = doc.tasks
-            (imp,) = task.improvements
+            (imp,) = task.points
             assert (imp.score, imp.account, imp.worker) == (score, miner.wallet, "trainer")
             assert task.best_score == score and task.best_network_id == imp.network_id
             (account,) = doc.accounts
@@ -79,7 +79,7 @@ def test_dashboard_curve_and_replay_and_the_curve_survives_a_restart(tmp_path: P
     async def second_run() -> None:
         async with serving(small_config(db_path=db)) as server, Miner.connect(server.ws_url, "viewer") as miner:
             doc = await _dashboard(miner, server.http_url)
-            (imp,) = doc.tasks[0].improvements  # from the ledger: the curve survives the restart
+            (imp,) = doc.tasks[0].points  # from the ledger: the curve survives the restart
             assert (imp.score, imp.network_id, imp.account) == (found["score"], found["network"], found["wallet"])
             assert imp.worker == "trainer" and doc.accounts[0].solutions == 1
 

@@ -220,8 +220,10 @@ class ResultSubmitter:
             task.add_done_callback(self._tasks.discard)
 
     async def _send(self, result: PendingResult, conn: ServerConnection) -> None:
-        # An earlier copy went out and no answer came back: the server may have recorded it.
-        sent_before = result.sent_at is not None
+        # An earlier copy went out (its answer lost, or "busy: already being verified"): the server may have
+        # recorded it. Our nonces carry the prefix the server gave us alone, so a DUPLICATE to a result sent
+        # before can only be our own earlier copy.
+        sent_before = result.sent
         conn.inflight -= 1
         try:
             await asyncio.to_thread(self.journal.mark_sent, result.result_id)

@@ -119,6 +119,26 @@ def test_lost_answer_is_resent_on_the_next_session_and_a_duplicate_means_accepte
     asyncio.run(scenario())
 
 
+def test_busy_while_an_earlier_copy_is_verified_then_duplicate_means_accepted(tmp_path: Path) -> None:
+    """A copy resent on a new session while the server still verifies the first one is told SERVER_BUSY;
+    once the first is recorded, the next copy hears DUPLICATE: that is our own result, accepted once."""
+    async def scenario() -> None:
+        async with Harness(tmp_path) as h:
+            conn = h.conn = FakeConnection(URL)
+            found = _found(conn.first_job, 5, conn.serial)
+            nonce = found.nonce.hex()
+            conn.answers[nonce] = StratumAck.rejected(ErrorCode.SERVER_BUSY, "this nonce is already being verified")
+            await h.submitter.add(found, conn.serial)
+            while not conn.submitted:
+                await asyncio.sleep(0.01)
+            conn.answers[nonce] = StratumAck.rejected(ErrorCode.DUPLICATE, "already accepted")
+            await h.settle()
+            assert len(conn.submitted) == 2
+            assert h.verdicts() == {"accepted": 1, "rejected": 0, "stale": 0, "error": 0}
+
+    asyncio.run(scenario())
+
+
 def test_first_send_duplicate_is_rejected_and_stale_is_not_rejected(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with Harness(tmp_path) as h:

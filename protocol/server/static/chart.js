@@ -24,11 +24,13 @@ const NxChart = (() => {
   function clock(t, span) {
     const d = new Date(t * 1000);
     const hh = String(d.getHours()).padStart(2, "0"), mm = String(d.getMinutes()).padStart(2, "0");
-    return span > 172800 ? `${d.getMonth() + 1}/${d.getDate()}` : `${hh}:${mm}`;
+    const ss = String(d.getSeconds()).padStart(2, "0");
+    return span > 172800 ? `${d.getMonth() + 1}/${d.getDate()}` : span < 600 ? `${hh}:${mm}:${ss}` : `${hh}:${mm}`;
   }
 
   function fmt(v) {
     const a = Math.abs(v);
+    if (a < 1e-9) return "0";
     return a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(0) + "k" : a >= 100 ? v.toFixed(0)
       : a >= 10 ? v.toFixed(1) : v.toFixed(2);
   }

@@ -69,7 +69,8 @@ class FailoverStrategy:
     """Keeps one active session over an ordered server list; see the module docstring."""
 
     def __init__(self, endpoints: list[ServerEndpoint], opener: Opener, listener: SourceListener,
-                 policy: FailoverPolicy | None = None, *, rng: random.Random | None = None) -> None:
+                 policy: FailoverPolicy | None = None, *, rng: random.Random | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if not endpoints:
             raise ValueError("a failover strategy needs at least one server")
         self.endpoints = endpoints
@@ -83,6 +84,8 @@ class FailoverStrategy:
         self.draining: list[ServerConnection] = []
         self.switches = 0
         self._background: set[asyncio.Task[None]] = set()
+        #: Every wait (backoff, primary probe) goes through this; tests record the delays asked for.
+        self._sleep = sleep
 
     @property
     def current_endpoint(self) -> ServerEndpoint:
@@ -110,13 +113,13 @@ class FailoverStrategy:
                     except ConnectError as exc:
                         self.listener.on_connect_failed(endpoint, exc.reason, exc.detail)
                         self._count_failure(endpoint, f"{exc.reason}: {exc.detail}")
-                        await asyncio.sleep(self.backoff.next_delay())
+                        await self._sleep(self.backoff.next_delay())
                         continue
                 self.backoff.reset()
                 self.failures = 0
                 promoted = await self._hold(conn)
                 if promoted is None:
-                    await asyncio.sleep(self.backoff.next_delay())
+                    await self._sleep(self.backoff.next_delay())
         finally:
             await self._close_all()
 
@@ -185,7 +188,7 @@ class FailoverStrategy:
     async def _probe_primary(self) -> ServerConnection | None:
         primary = self.endpoints[0]
         while True:
-            await asyncio.sleep(self.policy.primary_retry)
+            await self._sleep(self.policy.primary_retry)
             try:
                 return await self.opener(primary)
             except ConnectError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,12 +137,12 @@ def test_a_window_ending_on_the_last_allowed_tick_counts_and_one_tick_later_time
 
 
 def test_endless_window_is_a_timeout_found_without_running_to_max_ticks() -> None:
-    p = _clock_problem(width=4, max_ticks=2_000_000_000)
+    # max_ticks is beyond any machine's reach (2**62 ticks): the answer can only come from the early
+    # detection, so a regression hangs (and the suite's timeout fails it) instead of needing a stopwatch.
+    p = _clock_problem(width=4, max_ticks=2**62)
     p.lut[p.signal, 0] = 0  # the signal now settles on 0 forever after the first row
-    start = time.perf_counter()
     assert p.sliced_errors(tail_lanes=0) == k.INFINITE_ERROR
     assert p.sliced_errors(tail_lanes=10_000) == k.INFINITE_ERROR
-    assert time.perf_counter() - start < 5.0
 
 
 def test_cone_follows_neighbours_back_from_signal_and_output_and_stops_at_inputs() -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -210,28 +208,40 @@ def test_pull_fallback_when_the_websocket_is_refused() -> None:
 
 
 class Recorder:
-    """A SourceListener that remembers what happened, with times."""
+    """A SourceListener that remembers what happened, in order."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[float, str, Any]] = []
+        self.events: list[tuple[str, Any]] = []
 
     def on_connected(self, conn: ServerConnection) -> None:
-        self.events.append((time.monotonic(), "connected", conn.endpoint.url))
+        self.events.append(("connected", conn.endpoint.url))
 
     def on_job(self, conn: ServerConnection, job: StratumJob) -> None:
-        self.events.append((time.monotonic(), "job", job.job_id))
+        self.events.append(("job", job.job_id))
 
     def on_disconnected(self, conn: ServerConnection, reason: str) -> None:
-        self.events.append((time.monotonic(), "disconnected", reason))
+        self.events.append(("disconnected", reason))
 
     def on_connect_failed(self, endpoint: ServerEndpoint, reason: str, detail: str) -> None:
-        self.events.append((time.monotonic(), "failed", endpoint.url))
+        self.events.append(("failed", endpoint.url))
 
     def on_switch(self, old: ServerEndpoint, new: ServerEndpoint, why: str) -> None:
-        self.events.append((time.monotonic(), "switch", new.url))
+        self.events.append(("switch", new.url))
 
     def names(self, kind: str) -> list[Any]:
-        return [value for _, k, value in self.events if k == kind]
+        return [value for k, value in self.events if k == kind]
+
+
+class RecordingSleep:
+    """The strategy's waits: each delay it asks for is recorded (then slept: they are short), so tests
+    check the policy's delays instead of timing the machine."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        await asyncio.sleep(delay)
 
 
 def test_failover_after_retries_and_return_to_the_primary() -> None:
@@ -248,28 +258,31 @@ def test_failover_after_retries_and_return_to_the_primary() -> None:
 
     async def scenario() -> None:
         recorder = Recorder()
+        sleep = RecordingSleep()
         endpoints = [ServerEndpoint.parse(primary, 0), ServerEndpoint.parse(backup, 1)]
         strategy = FailoverStrategy(endpoints, opener, recorder,
                                     FailoverPolicy(retries=3, backoff_initial=0.02, backoff_max=0.05,
-                                                   primary_retry=0.3, drain_timeout=0.2), rng=random.Random(1))
+                                                   primary_retry=0.3, drain_timeout=0.2), rng=random.Random(1),
+                                    sleep=sleep)
         runner = asyncio.ensure_future(strategy.run())
         while strategy.active is None:
             await asyncio.sleep(0.005)
-        assert strategy.active.endpoint.url == primary
+        assert strategy.active.endpoint.url == primary and sleep.delays == []
         up[primary] = False
-        down_at = time.monotonic()
         opened[primary].end()  # the primary dies
         while strategy.active is None or strategy.active.endpoint.url != backup:
             await asyncio.sleep(0.005)
-        failover_seconds = time.monotonic() - down_at
-        # one lost session + two refused reconnects = 3 failures, with at most 3 backoff sleeps in between
+        # one lost session + two refused reconnects = 3 failures, then the switch; the waits in between are
+        # the policy's backoff: three of them, each within its doubling bound under the 0.05 s cap
         assert recorder.names("failed") == [primary, primary]
-        assert failover_seconds < 3 * 0.05 + 0.2
+        backoffs = sleep.delays[:3]
+        assert all(0 <= d <= min(0.05, 0.02 * 2**i) for i, d in enumerate(backoffs))
         up[primary] = True
-        back_at = time.monotonic()
         while strategy.active is None or strategy.active.endpoint.url != primary:
             await asyncio.sleep(0.005)
-        assert time.monotonic() - back_at < 0.3 + 0.2
+        # on the backup, the primary is probed every primary_retry (and no other wait), then returned to
+        probes = sleep.delays[3:]
+        assert probes and set(probes) == {0.3}
         assert recorder.names("switch") == [backup, primary]
         assert strategy.switches == 2
         await asyncio.sleep(0.3)
@@ -282,22 +295,26 @@ def test_failover_after_retries_and_return_to_the_primary() -> None:
 
 
 def test_single_server_keeps_retrying_with_growing_jittered_delays() -> None:
-    attempts: list[float] = []
+    attempts: list[int] = []
 
     async def opener(endpoint: ServerEndpoint) -> ServerConnection:
-        attempts.append(time.monotonic())
+        attempts.append(len(sleep.delays))  # waits so far
         raise ConnectError("refused", "down")
+
+    sleep = RecordingSleep()
 
     async def scenario() -> None:
         strategy = FailoverStrategy([ServerEndpoint.parse("ws://only:1/ws", 0)], opener, Recorder(),
-                                    FailoverPolicy(retries=2, backoff_initial=0.01, backoff_max=0.08))
+                                    FailoverPolicy(retries=2, backoff_initial=0.01, backoff_max=0.08), sleep=sleep)
         runner = asyncio.ensure_future(strategy.run())
         while len(attempts) < 8:
             await asyncio.sleep(0.005)
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
-        gaps = [b - a for a, b in itertools.pairwise(attempts)]
-        assert all(gap < 0.08 + 0.05 for gap in gaps)  # capped
+        assert attempts[:8] == list(range(8))  # one wait before each reconnect
+        bounds = [min(0.08, 0.01 * 2**i) for i in range(7)]
+        assert all(0 <= d <= b for d, b in zip(sleep.delays, bounds, strict=False))  # growing, then capped
+        assert len({round(d, 9) for d in sleep.delays[:7]}) == 7  # jittered, not a fixed pause
         assert strategy.index == 0 and strategy.switches == 0
 
     asyncio.run(scenario())

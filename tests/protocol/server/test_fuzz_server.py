@@ -178,8 +178,10 @@ def expected_reply(frame: str | bytes, limit: int) -> tuple[ErrorCode | None, bo
     return None, True, True
 
 
-async def _fuzz_connection(url: str, name: str, frames: list[str | bytes], limit: int) -> Counter[str]:
-    """Send ``frames`` over as few connections as the close policy allows; check every reply."""
+async def _fuzz_connection(url: str, name: str, frames: list[str | bytes], limit: int,
+                           progress: Counter[str]) -> Counter[str]:
+    """Send ``frames`` over as few connections as the close policy allows; check every reply.
+    ``progress["sent"]`` counts the frames sent so far (shared by all fuzzing connections)."""
     tally: Counter[str] = Counter()
     pending = deque(frames)
     stats_frame = encode(StratumStats(it_per_sec=1.0, threads=1, solutions=0))
@@ -208,6 +210,7 @@ async def _fuzz_connection(url: str, name: str, frames: list[str | bytes], limit
                     closes = code is not None and code.closes_connection
                 for frame in batch:
                     await miner.send_raw(frame)
+                progress["sent"] += len(batch)
                 got: list[Any] = []
                 while len(got) < len(expected):
                     try:
@@ -234,20 +237,19 @@ async def _fuzz_connection(url: str, name: str, frames: list[str | bytes], limit
     return tally
 
 
-async def _steady_miner(url: str, stop: asyncio.Event) -> list[float]:
-    """Another miner: login → job → submit → ack, again and again; returns each round trip's seconds."""
-    loop = asyncio.get_running_loop()
-    times = []
+async def _steady_miner(url: str, stop: asyncio.Event, progress: Counter[str]) -> list[int]:
+    """Another miner: login → job → submit → ack, again and again; returns, for each round it completed,
+    how many fuzz frames had been sent by then."""
+    rounds = []
     while not stop.is_set():
         async with Miner.connect(url, "steady") as miner:
-            started = loop.time()
             job = await miner.login()
             for i in range(5):
                 await miner.send(job.submit(job.nonce_space().nonce(i), job.threshold + i))
                 ack = await miner.expect(StratumAck)
                 assert ack.code == ErrorCode.SCORE_MISMATCH and ack.nonce == job.nonce_space().nonce(i)
-            times.append(loop.time() - started)
-    return times
+            rounds.append(progress["sent"])
+    return rounds
 
 
 async def _fuzz(total: int, seed: int) -> Counter[str]:
@@ -256,17 +258,22 @@ async def _fuzz(total: int, seed: int) -> Counter[str]:
         async with Miner.connect(server.ws_url, "job-holder") as holder:
             real_job = await holder.login()
             stop = asyncio.Event()
-            steady = asyncio.get_running_loop().create_task(_steady_miner(server.ws_url, stop))
+            progress: Counter[str] = Counter()
+            steady = asyncio.get_running_loop().create_task(_steady_miner(server.ws_url, stop, progress))
             gen = FrameGenerator(seed, real_job, limit)
             frames = list(gen.frames(total))
             share = len(frames) // CONNECTIONS
             tallies = await asyncio.gather(*(
                 # Same worker as the job holder, so mutated submits of its job reach the deeper checks.
-                _fuzz_connection(server.ws_url, "job-holder", frames[i * share:(i + 1) * share], limit)
+                _fuzz_connection(server.ws_url, "job-holder", frames[i * share:(i + 1) * share], limit, progress)
                 for i in range(CONNECTIONS)))
             stop.set()
-            times = await steady
-        assert times and max(times) < 2.0, times  # the other miner was served all along
+            rounds = await steady
+        # The other miner was served all along: it completed rounds while the fuzz was at its start, middle
+        # and end (counted in frames sent, not in seconds).
+        sent = share * CONNECTIONS
+        for part in (1, 2, 3):
+            assert any((part - 1) * sent / 3 <= r < part * sent / 3 for r in rounds), (part, rounds, sent)
         assert await server.service.ledger.call(Ledger.accepted) == []  # nothing stored
         assert not server.service.closing
     total_tally: Counter[str] = Counter()

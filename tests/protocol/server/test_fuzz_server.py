@@ -179,10 +179,11 @@ def expected_reply(frame: str | bytes, limit: int) -> tuple[ErrorCode | None, bo
 
 
 async def _fuzz_connection(url: str, name: str, frames: list[str | bytes], limit: int,
-                           progress: Counter[str]) -> Counter[str]:
+                           progress: Counter[str] | None = None) -> Counter[str]:
     """Send ``frames`` over as few connections as the close policy allows; check every reply.
     ``progress["sent"]`` counts the frames sent so far (shared by all fuzzing connections)."""
     tally: Counter[str] = Counter()
+    progress = Counter() if progress is None else progress
     pending = deque(frames)
     stats_frame = encode(StratumStats(it_per_sec=1.0, threads=1, solutions=0))
     while pending:

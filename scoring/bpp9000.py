@@ -37,10 +37,12 @@ from scoring.bpp9000_task import (
     Bpp9000Config,
     Bpp9000Task,
     TaskFileError,
+    bytes32,
     encode_task,
     k12,
     parse_task,
     read_task_file,
+    round64,
     synthetic_task,
 )
 
@@ -75,17 +77,6 @@ INVALID_SCORE = kernels.INFINITE_ERROR
 MAX_CHANGES_PER_STEP = kernels.MAX_CHANGES_PER_STEP
 
 
-def _bytes32(value: bytes, what: str) -> bytes:
-    value = bytes(value)
-    if len(value) != 32:
-        raise ValueError(f"{what} must be 32 bytes, got {len(value)}")
-    return value
-
-
-def _round64(n: int) -> int:
-    return -(-n // 64) * 64
-
-
 def changes_per_step(nonce: bytes) -> int:
     """L: ``nonce[1]`` clamped to 1..10."""
     return min(max(nonce[1], 1), MAX_CHANGES_PER_STEP)
@@ -93,7 +84,7 @@ def changes_per_step(nonce: bytes) -> int:
 
 def is_canonical_nonce(nonce: bytes) -> bool:
     """Qubic's rule for a bpp9000 submission: algo byte 1, ``1 <= L <= 10``, ``K == 0``."""
-    nonce = _bytes32(nonce, "nonce")
+    nonce = bytes32(nonce, "nonce")
     return nonce[0] == ALGO_ID and 1 <= nonce[1] <= MAX_CHANGES_PER_STEP and nonce[2] == 0
 
 
@@ -107,15 +98,15 @@ def canonical_nonce(changes: int, tail: bytes) -> bytes:
 def root_lut(pool: npt.NDArray[np.uint8], public_key: bytes, population: int) -> npt.NDArray[np.uint8]:
     """The identity's root network: uint8[P, 27] trits from ``random2(K12(public_key))``."""
     entries = population * kernels.LUT_SIZE
-    raw = random2(k12(_bytes32(public_key, "public key")), pool, _round64(entries))
+    raw = random2(k12(bytes32(public_key, "public key")), pool, round64(entries))
     return (raw[:entries] % 3).astype(np.uint8).reshape(population, kernels.LUT_SIZE)
 
 
 def mutation_seeds(pool: npt.NDArray[np.uint8], public_key: bytes, nonce: bytes, steps: int) -> npt.NDArray[np.uint64]:
     """The walk's seeds: uint64[>= steps*10], step s uses ``[s*10, s*10 + L)``."""
-    search = bytearray(_bytes32(public_key, "public key") + _bytes32(nonce, "nonce"))
+    search = bytearray(bytes32(public_key, "public key") + bytes32(nonce, "nonce"))
     search[32:35] = b"\x00\x00\x00"
-    raw = random2(k12(bytes(search)), pool, _round64(steps * MAX_CHANGES_PER_STEP * 8))
+    raw = random2(k12(bytes(search)), pool, round64(steps * MAX_CHANGES_PER_STEP * 8))
     return raw.view("<u8").astype(np.uint64)
 
 
@@ -202,7 +193,7 @@ class Bpp9000Scorer:
 
     def score(self, public_key: bytes, nonce: bytes) -> int:
         """The bpp9000 score of (public key, nonce): best error count, or INVALID_SCORE."""
-        nonce = _bytes32(nonce, "nonce")
+        nonce = bytes32(nonce, "nonce")
         lut = root_lut(self.pool, public_key, self.config.population)
         seeds = mutation_seeds(self.pool, public_key, nonce, self.config.mutations)
         return self.walk(lut, seeds, changes_per_step(nonce))
@@ -219,7 +210,7 @@ _MAX_SCORERS = 8
 
 def _scorer(seed: bytes, task: Bpp9000Task, config: Bpp9000Config, cache: PoolCache | None) -> Bpp9000Scorer:
     # A scorer holds its task, so the task's id cannot be reused while the entry exists.
-    key = (_bytes32(seed, "mining seed"), id(task), config)
+    key = (bytes32(seed, "mining seed"), id(task), config)
     with _SCORERS_LOCK:
         found = _SCORERS.get(key)
         if found is not None:

@@ -33,11 +33,13 @@ __all__ = [
     "Bpp9000Config",
     "Bpp9000Task",
     "TaskFileError",
+    "bytes32",
     "encode_task",
     "k12",
     "pack_trits",
     "parse_task",
     "read_task_file",
+    "round64",
     "synthetic_task",
     "unpack_trits",
 ]
@@ -53,6 +55,19 @@ _POW3 = np.array([1, 3, 9, 27, 81], dtype=np.int64)
 
 class TaskFileError(ValueError):
     """A task file is truncated, malformed, or does not match its header's hashes."""
+
+
+def bytes32(value: bytes, what: str) -> bytes:
+    """``value`` as bytes; ValueError naming ``what`` unless it is exactly 32 bytes long."""
+    value = bytes(value)
+    if len(value) != 32:
+        raise ValueError(f"{what} must be 32 bytes, got {len(value)}")
+    return value
+
+
+def round64(n: int) -> int:
+    """``n`` rounded up to a whole number of 64-byte random2 segments."""
+    return -(-n // 64) * 64
 
 
 def k12(data: bytes, n: int = 32) -> bytes:
@@ -259,7 +274,7 @@ def synthetic_task(pool: npt.NDArray[np.uint8], config: Bpp9000Config) -> Bpp900
     """
     n, m, t, p, k = config.inputs, config.outputs, config.sequence_length, config.population, config.neighbors
     need = p * k + (n + m + 1) + t * n + t * m
-    rnd = random2(bytes(32), pool, -(-need // 64) * 64).astype(np.int64)
+    rnd = random2(bytes(32), pool, round64(need)).astype(np.int64)
     off = 0
     nbr = np.zeros((p, k), dtype=np.int32)
     for neuron in range(p):

@@ -81,7 +81,7 @@ def tick(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cur: npt.NDArra
 
 @njit(inline="always")
 def _same(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> bool:
-    for i in range(a.shape[0]):
+    for i in range(a.shape[0]):  # noqa: SIM110 - a plain loop compiles to a tight compare in numba
         if a[i] != b[i]:
             return False
     return True
@@ -164,7 +164,7 @@ def mutate(mode: int, seed: np.uint64, lut: npt.NDArray[np.uint8], nbr: npt.NDAr
         i = np.int64((seed >> _U1) % p)
         old = np.int64(start[i])
         start[i] = np.uint8((old + 1 + np.int64(seed & _U1)) % 3)
-        return i, old
+        return int(i), int(old)
     if mode == MODE_WIRING:
         links = p * np.uint64(NEIGHBORS)
         i = np.int64(seed % links)
@@ -173,12 +173,12 @@ def mutate(mode: int, seed: np.uint64, lut: npt.NDArray[np.uint8], nbr: npt.NDAr
         while target == old:
             target = (target + 1) % np.int64(p)
         nbr[i] = target
-        return i, old
+        return int(i), int(old)
     if mode == MODE_LUT:
         i = np.int64((seed >> _U1) % (p * np.uint64(LUT_SIZE)))
         old = np.int64(lut[i])
         lut[i] = np.uint8((old + 1 + np.int64(seed & _U1)) % 3)
-        return i, old
+        return int(i), int(old)
     return -1, 0
 
 

@@ -189,7 +189,7 @@ class Network:
     """A whole network: ``neighbors`` int32[3P] links, ``start`` uint8[P] and ``lut`` uint8[27P] trits.
 
     Read-only arrays; :meth:`to_bytes` / :meth:`from_bytes` use core's ``ANN`` layout
-    (``uint16 neighbor[3P]`` little-endian, ``start[P]``, ``lut[27P]``; 32P bytes).
+    (``uint16 neighbor[3P]`` little-endian, ``start[P]``, ``lut[27P]``; 34P bytes).
     """
 
     neighbors: npt.NDArray[np.int32]
@@ -228,8 +228,8 @@ class Network:
     def from_bytes(cls, data: bytes, population: int) -> Network:
         """Decode :meth:`to_bytes`; ValueError on a wrong length or out-of-range value."""
         p = population
-        if len(data) != 32 * p:
-            raise ValueError(f"a network of {p} neurons is {32 * p} bytes, got {len(data)}")
+        if len(data) != 34 * p:
+            raise ValueError(f"a network of {p} neurons is {34 * p} bytes, got {len(data)}")
         nb = np.frombuffer(data, dtype="<u2", count=3 * p)
         st = np.frombuffer(data, dtype=np.uint8, count=p, offset=6 * p)
         lt = np.frombuffer(data, dtype=np.uint8, offset=7 * p)
@@ -284,7 +284,8 @@ def make_nonce(changes: int, mode: int, explore: int, tail: bytes) -> bytes:
 
 
 def control_output(pool: npt.NDArray[np.uint8], seed: bytes, population: int) -> tuple[int, int]:
-    """The epoch's (control, output) neurons: words 0 and 1 of ``random2(K12(seed))`` mod P, output bumped past control."""
+    """The epoch's (control, output) neurons: words 0 and 1 of ``random2(K12(seed))`` mod P (output
+    stepped past control)."""
     words = random2(k12(bytes32(seed, "mining seed")), pool, 64).view("<u8")
     control = int(words[0]) % population
     output = int(words[1]) % population

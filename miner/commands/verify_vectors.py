@@ -1,6 +1,12 @@
 """``neuraxon-miner verify-vectors bpp9000``: score golden rows and compare, so an operator can check a build.
 
-Input files are qubic/core's golden-vector layout: a samples CSV (header, then rows
+Two scorer versions (``--version``; by default inferred from the files given):
+
+* ``v1.305`` (the current ``bpp9000``): ``--task FILE --rows CSV`` scores solo rows and
+  ``--ant-rows CSV`` replays ant chains in depth order (see :mod:`miner.commands.frame_vectors`);
+  prints ``N/N rows match`` for each file and stops at the first mismatch, naming the row, the
+  field, the expected and the computed value.
+* ``v1.301`` (``bpp9000-v1301``): qubic/core's earlier golden-vector layout: a samples CSV (header, then rows
 ``seed, publickey, nonce`` in 32-byte hex), a scores CSV (a header naming each config as
 ``inputs-outputs-sequenceLength-windowWidth-maxTicks-neighbors-population-mutations-threshold``,
 then one score per config and row; 4294967295 is the "invalid" marker) and the task file the
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from scoring.bpp9000 import Bpp9000Config, Bpp9000Scorer
 
+VERSIONS = ("v1.301", "v1.305")
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 #: Seconds between progress lines on long runs.
@@ -42,11 +49,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "only if every row matches.",
     )
     p.add_argument("algorithm", choices=["bpp9000"], help="scoring algorithm of the vectors")
+    p.add_argument("--version", choices=VERSIONS, default=None,
+                   help="scorer version (default: v1.301 with --samples/--scores, else v1.305)")
     p.add_argument("--task", required=True, type=Path, help="task file the scores were made with")
-    p.add_argument("--samples", required=True, type=Path, help="CSV of seed, publickey, nonce rows")
-    p.add_argument("--scores", required=True, type=Path, help="CSV of expected scores, one column per config")
-    p.add_argument("--configs", default=None, help="comma-separated config columns to check (default: all)")
-    p.add_argument("--rows", type=int, default=None, help="check only the first N rows")
+    p.add_argument("--samples", type=Path, help="v1.301: CSV of seed, publickey, nonce rows")
+    p.add_argument("--scores", type=Path, help="v1.301: CSV of expected scores, one column per config")
+    p.add_argument("--configs", default=None, help="v1.301: comma-separated config columns to check (default: all)")
+    p.add_argument("--rows", default=None,
+                   help="v1.305: CSV of solo rows (pubkey, nonce, miningseed, shift, score); "
+                        "v1.301: check only the first N rows")
+    p.add_argument("--ant-rows", type=Path, default=None,
+                   help="v1.305: CSV of ant-chain rows (chain, depth, pubkey, nonce, anchor, seed, shift, score)")
+    p.add_argument("--limit", type=int, default=None, help="v1.305: check only the first N solo rows and N chains")
     p.add_argument("--threads", type=int, default=1, help="scoring threads (default 1)")
     p.add_argument("--pool-dir", type=Path, default=None,
                    help="directory for on-disk random2 pools (default: $NEURAXON_BPP9000_POOL_DIR, else none)")
@@ -64,7 +78,7 @@ class Sample:
     nonce: bytes
 
 
-def _read_lines(path: Path, what: str) -> list[str]:
+def read_lines(path: Path, what: str) -> list[str]:
     try:
         text = path.read_text()
     except OSError as exc:
@@ -78,7 +92,7 @@ def _read_lines(path: Path, what: str) -> list[str]:
     return lines
 
 
-def _hex32(cell: str, where: str) -> bytes:
+def hex32(cell: str, where: str) -> bytes:
     cell = cell.strip()
     try:
         value = bytes.fromhex(cell)
@@ -92,11 +106,11 @@ def _hex32(cell: str, where: str) -> bytes:
 def read_samples(path: Path) -> list[Sample]:
     """Rows ``seed, publickey, nonce`` (32-byte hex each) after a header line."""
     samples = []
-    for number, line in enumerate(_read_lines(path, "samples")[1:], start=2):
+    for number, line in enumerate(read_lines(path, "samples")[1:], start=2):
         cells = line.split(",")
         if len(cells) != 3:
             raise BadInputError(f"{path}:{number}: expected 3 columns (seed, publickey, nonce), got {len(cells)}")
-        seed, key, nonce = (_hex32(c, f"{path}:{number} column {i + 1}") for i, c in enumerate(cells))
+        seed, key, nonce = (hex32(c, f"{path}:{number} column {i + 1}") for i, c in enumerate(cells))
         samples.append(Sample(seed, key, nonce))
     return samples
 
@@ -105,7 +119,7 @@ def read_scores(path: Path) -> tuple[list[Bpp9000Config], list[list[int]]]:
     """The header's configs and the expected score rows."""
     from scoring.bpp9000 import Bpp9000Config
 
-    lines = _read_lines(path, "scores")
+    lines = read_lines(path, "scores")
     configs = []
     for i, cell in enumerate(lines[0].split(",")):
         try:
@@ -175,11 +189,30 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
 
 
+def _version(args: Any) -> str:
+    legacy = args.samples is not None or args.scores is not None
+    version: str = args.version or ("v1.301" if legacy else "v1.305")
+    if version == "v1.301":
+        if args.samples is None or args.scores is None or args.ant_rows is not None:
+            raise BadInputError("--version v1.301 needs --samples and --scores (and takes no --ant-rows)")
+        if args.rows is not None:
+            if not args.rows.isdigit() or int(args.rows) < 1:
+                raise BadInputError(f"--rows with v1.301 vectors is a row count of at least 1, got {args.rows!r}")
+            args.rows = int(args.rows)
+    elif legacy or (args.rows is None and args.ant_rows is None):
+        raise BadInputError("--version v1.305 needs --rows CSV and/or --ant-rows CSV (not --samples/--scores)")
+    return version
+
+
 def _run(args: Any) -> int:
     from scoring.bpp9000 import Bpp9000Scorer, TaskFileError, get_pool, read_task_file
 
-    if args.threads < 1 or (args.rows is not None and args.rows < 1):
-        raise BadInputError("--threads and --rows must be at least 1")
+    if args.threads < 1 or (args.limit is not None and args.limit < 1):
+        raise BadInputError("--threads and --limit must be at least 1")
+    if _version(args) == "v1.305":
+        from miner.commands.frame_vectors import run_frame_vectors
+
+        return run_frame_vectors(args)
     try:
         task = read_task_file(args.task)
     except TaskFileError as exc:

@@ -15,7 +15,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["PLANE_BYTES", "advance_lanes64", "code_planes", "feed_input8", "update_neuron8", "update_neuron16"]
+__all__ = ["GATHER_NEURONS", "PLANE_BYTES", "advance_lanes64", "code_planes", "feed_input8", "tick_gather16",
+           "update_neuron8", "update_neuron16"]
 
 #: Low bytes of each code that :func:`code_planes` transposes (bits 0..39).
 PLANE_BYTES = 5
@@ -225,3 +226,63 @@ def _feed_input8(typingctx: Any, cur: Any, dst: Any, planes: Any, src1: Any, src
 
 feed_input8: Any = intrinsic(_feed_input8)
 feed_input8.__doc__ = _feed_input8.__doc__
+
+
+#: Neurons per :data:`tick_gather16` call.
+GATHER_NEURONS = 16
+
+
+def _tick_gather16(typingctx: Any, cur: Any, nxt: Any, links: Any, lut: Any, n0: Any, population: Any) -> Any:
+    """One synchronous LUT update of neurons ``n0 .. n0+15`` with vector gathers (rolling-frame bpp9000).
+
+    ``cur``/``nxt``: uint8[:] trits of every neuron, readable 3 bytes past the last neuron;
+    ``links``: int32[3P] neighbour indices by slot (link ``j`` of neuron ``n`` at ``j*P + n``);
+    ``lut``: uint8[:] 27 entries per neuron, readable 3 bytes past the last entry. Writes
+    ``nxt[n] = lut[27n + cur[a] + 3 cur[b] + 9 cur[c]]``. Each gather reads a 32-bit word at a
+    byte address and keeps its low byte (hence the padding). No bounds checks.
+    """
+    sig = types.void(cur, nxt, links, lut, n0, population)
+    width = GATHER_NEURONS
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> None:
+        i64, i32, i8 = ir.IntType(64), ir.IntType(32), ir.IntType(8)
+        v32, v64 = ir.VectorType(i32, width), ir.VectorType(i64, width)
+        pty = ir.VectorType(i32.as_pointer(), width)
+        cur_p, nxt_p, links_p, lut_p = (context.make_array(signature.args[k])(context, builder, args[k]).data
+                                        for k in range(4))
+        n0_i = context.cast(builder, args[4], signature.args[4], types.int64)
+        p_i = context.cast(builder, args[5], signature.args[5], types.int64)
+
+        def splat(x: Any, vty: Any) -> Any:
+            v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(i32, 0))
+            return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined),
+                                          ir.Constant(ir.VectorType(i32, width), [0] * width))
+
+        gather_ty = ir.FunctionType(v32, [pty, i32, ir.VectorType(ir.IntType(1), width), v32])
+        gather = cgutils.get_or_insert_function(builder.module, gather_ty, f"llvm.masked.gather.v{width}i32.v{width}p0")
+        mask = ir.Constant(ir.VectorType(ir.IntType(1), width), [1] * width)
+
+        def byte_gather(base: Any, offsets: Any) -> Any:
+            base_v = splat(builder.ptrtoint(base, i64), v64)
+            addrs = builder.inttoptr(builder.add(base_v, builder.zext(offsets, v64)), pty)
+            word = builder.call(gather, [addrs, ir.Constant(i32, 1), mask, ir.Constant(v32, ir.Undefined)])
+            return builder.and_(word, ir.Constant(v32, [0xFF] * width))
+
+        def links_of(slot: int) -> Any:
+            at = builder.add(n0_i, builder.mul(p_i, ir.Constant(i64, slot)))
+            return builder.load(builder.bitcast(builder.gep(links_p, [at]), v32.as_pointer()), align=4)
+
+        a, b, c = (byte_gather(cur_p, links_of(j)) for j in range(3))
+        idx = builder.add(a, builder.add(builder.mul(b, ir.Constant(v32, [3] * width)),
+                                         builder.mul(c, ir.Constant(v32, [9] * width))))
+        rows = builder.add(splat(builder.trunc(builder.mul(n0_i, ir.Constant(i64, 27)), i32), v32),
+                           ir.Constant(v32, [27 * i for i in range(width)]))
+        out = byte_gather(lut_p, builder.add(rows, idx))
+        dst = builder.bitcast(builder.gep(nxt_p, [n0_i]), ir.VectorType(i8, width).as_pointer())
+        builder.store(builder.trunc(out, ir.VectorType(i8, width)), dst, align=1)
+
+    return sig, codegen
+
+
+tick_gather16: Any = intrinsic(_tick_gather16)
+tick_gather16.__doc__ = _tick_gather16.__doc__

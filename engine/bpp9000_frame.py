@@ -27,7 +27,10 @@ Exact shortcuts, each giving the same result as the plain rollout:
 
 Array conventions: ``lut`` uint8[27P]; ``nbr`` int32[3P] (neuron ``n``'s links at ``3n..3n+2``);
 ``start`` uint8[P]; ``targets`` uint8[>= shift_cap + W]; ``seeds`` uint64[>= S*10], step ``s``
-uses ``seeds[10s : 10s + L]``. Every kernel releases the GIL and allocates only per call.
+uses ``seeds[10s : 10s + L]``. Inside a walk the network is kept in a *work layout* (links by
+slot, padded LUT; :func:`work_network`) so that one tick updates 16 neurons with four vector
+gathers (:func:`engine._simd.tick_gather16`). Every kernel releases the GIL and allocates only
+per call (a walk allocates its buffers once for all its rollouts).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine._jit import njit
+from engine._simd import GATHER_NEURONS, tick_gather16
 
 __all__ = [
     "INFINITE_ERROR",
@@ -51,6 +55,7 @@ __all__ = [
     "mutate",
     "tick",
     "walk",
+    "work_network",
 ]
 
 UNKNOWN = 2
@@ -67,24 +72,111 @@ MODE_LUT = 3
 QUIET_TICKS = 64
 
 _U1 = np.uint64(1)
+#: Bytes readable past the last neuron / LUT entry (the gathers read 32-bit words).
+_PAD = 3
 
 
 @njit(inline="always")
-def tick(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cur: npt.NDArray[np.uint8],
-         nxt: npt.NDArray[np.uint8]) -> None:
-    """One synchronous update of every neuron: ``nxt`` from ``cur`` (uint8[P] each)."""
-    for n in range(cur.shape[0]):
-        b = 3 * n
-        idx = np.int64(cur[nbr[b]]) + 3 * np.int64(cur[nbr[b + 1]]) + 9 * np.int64(cur[nbr[b + 2]])
+def tick(lut: npt.NDArray[np.uint8], links: npt.NDArray[np.int32], cur: npt.NDArray[np.uint8],
+         nxt: npt.NDArray[np.uint8], population: int) -> None:
+    """One synchronous update of every neuron, ``nxt`` from ``cur`` (work layout, see :func:`work_network`)."""
+    full = population - population % GATHER_NEURONS
+    for n0 in range(0, full, GATHER_NEURONS):
+        tick_gather16(cur, nxt, links, lut, n0, population)
+    for n in range(full, population):
+        idx = (np.int64(cur[links[n]]) + 3 * np.int64(cur[links[population + n]])
+               + 9 * np.int64(cur[links[2 * population + n]]))
         nxt[n] = lut[27 * n + idx]
 
 
 @njit(inline="always")
-def _same(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> bool:
-    for i in range(a.shape[0]):  # noqa: SIM110 - a plain loop compiles to a tight compare in numba
+def _same(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], n: int) -> bool:
+    for i in range(n):  # noqa: SIM110 - a plain loop compiles to a tight compare in numba
         if a[i] != b[i]:
             return False
     return True
+
+
+@njit
+def work_network(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32]) -> tuple[npt.NDArray[np.uint8],
+                                                                                  npt.NDArray[np.int32]]:
+    """The walk's layout of a network: uint8[27P + 3] LUT (padded for 32-bit gathers) and int32[3P]
+    links by slot (link ``j`` of neuron ``n`` at ``j*P + n``) from ``lut`` uint8[27P], ``nbr`` int32[3P]."""
+    p = nbr.shape[0] // NEIGHBORS
+    work_lut = np.zeros(lut.shape[0] + _PAD, dtype=np.uint8)
+    work_lut[:lut.shape[0]] = lut
+    links = np.empty(nbr.shape[0], dtype=np.int32)
+    for n in range(p):
+        for j in range(NEIGHBORS):
+            links[j * p + n] = nbr[NEIGHBORS * n + j]
+    return work_lut, links
+
+
+@njit
+def _export(work_lut: npt.NDArray[np.uint8], links: npt.NDArray[np.int32], start: npt.NDArray[np.uint8],
+            lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], out_start: npt.NDArray[np.uint8]) -> None:
+    # the work layout back into the exchanged one
+    p = start.shape[0]
+    lut[:] = work_lut[:lut.shape[0]]
+    for n in range(p):
+        for j in range(NEIGHBORS):
+            nbr[NEIGHBORS * n + j] = links[j * p + n]
+    out_start[:] = start
+
+
+@njit
+def _rollout(lut: npt.NDArray[np.uint8], links: npt.NDArray[np.int32], start: npt.NDArray[np.uint8],
+             control: int, output: int, targets: npt.NDArray[np.uint8], shift: int, shift_cap: int, window: int,
+             advance_at: int, max_ticks: int, bound: int, buf_a: npt.NDArray[np.uint8],
+             buf_b: npt.NDArray[np.uint8], snap: npt.NDArray[np.uint8], miss: npt.NDArray[np.uint8]) -> tuple[int, int]:
+    # advance() on the work layout; buf_a/buf_b: uint8[P + 3] (padding zero), snap uint8[P],
+    # miss uint8[shift_cap + window] scratch
+    n = start.shape[0]
+    cur, nxt = buf_a, buf_b
+    cur[:n] = start
+    first = shift
+    need = shift + window
+    counter = 0
+    ticks = 0
+    errs = 0
+    quiet = 0
+    have_snap = False
+    power = 1
+    lam = 0
+    while True:
+        while counter < need:
+            ticks += 1
+            if ticks >= max_ticks:
+                return INFINITE_ERROR, shift
+            tick(lut, links, cur, nxt, n)
+            cur, nxt = nxt, cur
+            if cur[control] != UNKNOWN:
+                m = 1 if cur[output] != targets[counter] else 0
+                miss[counter] = m
+                if counter >= shift:
+                    errs += m
+                counter += 1
+                quiet = 0
+                have_snap = False
+                if shift == first and errs > bound:
+                    return errs, shift
+            else:
+                quiet += 1
+                if quiet >= QUIET_TICKS:
+                    if have_snap and _same(cur, snap, n):
+                        return INFINITE_ERROR, shift  # an emit-free cycle: never emits again
+                    if not have_snap or lam == power:
+                        snap[:] = cur[:n]
+                        if have_snap:
+                            power *= 2
+                        have_snap = True
+                        lam = 0
+                    lam += 1
+        if errs > advance_at or shift == shift_cap:
+            return errs, shift
+        errs -= miss[shift]
+        shift += 1
+        need += 1
 
 
 @njit
@@ -100,79 +192,38 @@ def advance(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], start: npt.N
     :data:`INFINITE_ERROR` for the full answer.
     """
     n = start.shape[0]
-    cur = start.copy()
-    nxt = np.empty(n, dtype=np.uint8)
-    snap = np.empty(n, dtype=np.uint8)
-    miss = np.zeros(shift_cap + window, dtype=np.uint8)
-    first = shift
-    need = shift + window
-    counter = 0
-    ticks = 0
-    errs = 0
-    quiet = 0
-    have_snap = False
-    power = 1
-    lam = 0
-    while True:
-        while counter < need:
-            ticks += 1
-            if ticks >= max_ticks:
-                return INFINITE_ERROR, shift
-            tick(lut, nbr, cur, nxt)
-            cur, nxt = nxt, cur
-            if cur[control] != UNKNOWN:
-                m = 1 if cur[output] != targets[counter] else 0
-                miss[counter] = m
-                if counter >= shift:
-                    errs += m
-                counter += 1
-                quiet = 0
-                have_snap = False
-                if shift == first and errs > bound:
-                    return errs, shift
-            else:
-                quiet += 1
-                if quiet >= QUIET_TICKS:
-                    if have_snap and _same(cur, snap):
-                        return INFINITE_ERROR, shift  # an emit-free cycle: never emits again
-                    if not have_snap or lam == power:
-                        snap[:] = cur
-                        if have_snap:
-                            power *= 2
-                        have_snap = True
-                        lam = 0
-                    lam += 1
-        if errs > advance_at or shift == shift_cap:
-            return errs, shift
-        errs -= miss[shift]
-        shift += 1
-        need += 1
+    work_lut, links = work_network(lut, nbr)
+    return _rollout(work_lut, links, start, control, output, targets, shift, shift_cap, window, advance_at,
+                    max_ticks, bound, np.zeros(n + _PAD, dtype=np.uint8), np.zeros(n + _PAD, dtype=np.uint8),
+                    np.empty(n, dtype=np.uint8), np.zeros(shift_cap + window, dtype=np.uint8))
 
 
 @njit
-def mutate(mode: int, seed: np.uint64, lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32],
+def mutate(mode: int, seed: np.uint64, lut: npt.NDArray[np.uint8], links: npt.NDArray[np.int32],
            start: npt.NDArray[np.uint8]) -> tuple[int, int]:
-    """Apply one mutation of ``mode`` in place; return ``(flat index, old value)`` for rollback.
+    """Apply one mutation of ``mode`` in place; return ``(index into the changed array, old value)``.
 
-    Start: bit 0 of ``seed`` picks +1 or +2 (mod 3), ``(seed >> 1) % P`` the neuron. Wiring:
-    link ``seed % 3P`` gets target ``(seed // 3P) % P``, stepped on (mod P) past the link's
-    current target. LUT: as start, entry ``(seed >> 1) % 27P``. Another mode changes nothing
-    (index -1).
+    Work layout (``links`` by slot, see :func:`work_network`). Start: bit 0 of ``seed`` picks +1
+    or +2 (mod 3), ``(seed >> 1) % P`` the neuron. Wiring: link ``seed % 3P`` (neuron ``l // 3``,
+    slot ``l % 3``) gets target ``(seed // 3P) % P``, stepped on (mod P) past its current target.
+    LUT: as start, entry ``(seed >> 1) % 27P``. Another mode changes nothing (index -1).
     """
-    p = np.uint64(start.shape[0])
+    n = start.shape[0]
+    p = np.uint64(n)
     if mode == MODE_START:
         i = np.int64((seed >> _U1) % p)
         old = np.int64(start[i])
         start[i] = np.uint8((old + 1 + np.int64(seed & _U1)) % 3)
         return int(i), int(old)
     if mode == MODE_WIRING:
-        links = p * np.uint64(NEIGHBORS)
-        i = np.int64(seed % links)
-        target = np.int64((seed // links) % p)
-        old = np.int64(nbr[i])
+        total = p * np.uint64(NEIGHBORS)
+        slot = np.int64(seed % total)
+        i = (slot % NEIGHBORS) * n + slot // NEIGHBORS
+        target = np.int64((seed // total) % p)
+        old = np.int64(links[i])
         while target == old:
-            target = (target + 1) % np.int64(p)
-        nbr[i] = target
+            target = (target + 1) % n
+        links[i] = target
         return int(i), int(old)
     if mode == MODE_LUT:
         i = np.int64((seed >> _U1) % (p * np.uint64(LUT_SIZE)))
@@ -196,28 +247,33 @@ def walk(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], start: npt.NDAr
          control: int, output: int, targets: npt.NDArray[np.uint8], shift_cap: int, window: int,
          advance_at: int, max_ticks: int, best_lut: npt.NDArray[np.uint8], best_nbr: npt.NDArray[np.int32],
          best_start: npt.NDArray[np.uint8]) -> tuple[int, int]:
-    """The walk from the network (``lut``, ``nbr``, ``start``; modified in place) at ``shift``.
+    """The walk from the network (``lut``, ``nbr``, ``start``; not modified) at ``shift``.
 
     ``changes`` L, ``explore`` K, ``mode`` 1..3, ``steps`` S. Returns the best Rating
     ``(error, shift)`` and writes its network to ``best_*`` (the start network when no step was
     recorded).
     """
-    cur_e, cur_s = advance(lut, nbr, start, control, output, targets, shift, shift_cap, window,
-                           advance_at, max_ticks, INFINITE_ERROR)
+    n = start.shape[0]
+    work_lut, links = work_network(lut, nbr)
+    state = start.copy()
+    buf_a = np.zeros(n + _PAD, dtype=np.uint8)
+    buf_b = np.zeros(n + _PAD, dtype=np.uint8)
+    snap = np.empty(n, dtype=np.uint8)
+    miss = np.zeros(shift_cap + window, dtype=np.uint8)
+    cur_e, cur_s = _rollout(work_lut, links, state, control, output, targets, shift, shift_cap, window,
+                            advance_at, max_ticks, INFINITE_ERROR, buf_a, buf_b, snap, miss)
     best_e, best_s = cur_e, cur_s
-    best_lut[:] = lut
-    best_nbr[:] = nbr
-    best_start[:] = start
+    _export(work_lut, links, state, best_lut, best_nbr, best_start)
     dirty = False
     where = np.empty(MAX_CHANGES_PER_STEP, dtype=np.int64)
     old = np.empty(MAX_CHANGES_PER_STEP, dtype=np.int64)
     for s in range(steps):
         for i in range(changes):
-            where[i], old[i] = mutate(mode, seeds[s * MAX_CHANGES_PER_STEP + i], lut, nbr, start)
+            where[i], old[i] = mutate(mode, seeds[s * MAX_CHANGES_PER_STEP + i], work_lut, links, state)
         exploring = s < explore
         bound = INFINITE_ERROR if exploring else cur_e
-        r_e, r_s = advance(lut, nbr, start, control, output, targets, cur_s, shift_cap, window,
-                           advance_at, max_ticks, bound)
+        r_e, r_s = _rollout(work_lut, links, state, control, output, targets, cur_s, shift_cap, window,
+                            advance_at, max_ticks, bound, buf_a, buf_b, snap, miss)
         if exploring:
             keep = r_e != INFINITE_ERROR and r_e >= cur_e
         else:
@@ -230,16 +286,14 @@ def walk(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], start: npt.NDAr
                 if where[i] < 0:
                     continue
                 if mode == MODE_WIRING:
-                    nbr[where[i]] = old[i]
+                    links[where[i]] = old[i]
                 elif mode == MODE_START:
-                    start[where[i]] = old[i]
+                    state[where[i]] = old[i]
                 else:
-                    lut[where[i]] = old[i]
+                    work_lut[where[i]] = old[i]
         if not exploring and cur_e != INFINITE_ERROR and not _better(best_e, best_s, cur_e, cur_s):
             best_e, best_s = cur_e, cur_s
             if dirty:
-                best_lut[:] = lut
-                best_nbr[:] = nbr
-                best_start[:] = start
+                _export(work_lut, links, state, best_lut, best_nbr, best_start)
                 dirty = False
     return best_e, best_s

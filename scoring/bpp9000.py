@@ -1,4 +1,4 @@
-"""Qubic's bpp9000 scorer (algo 1), bit-exact with qubic/core.
+"""Qubic's bpp9000 scorer (algo 1) as of qubic/core v1.301 (``bpp9000-v1301``), bit-exact with core.
 
 A score is a pure function of (mining seed, public key, nonce, task, config):
 
@@ -50,7 +50,9 @@ __all__ = [
     "ALGO_ID",
     "INVALID_SCORE",
     "MAX_CHANGES_PER_STEP",
+    "NAME",
     "PRODUCTION_CONFIG",
+    "VERSION",
     "Bpp9000Config",
     "Bpp9000Scorer",
     "Bpp9000Task",
@@ -69,6 +71,10 @@ __all__ = [
     "verify",
 ]
 
+#: Name under which this scorer is selected (the current ``bpp9000`` is :mod:`scoring.bpp9000_frame`),
+#: and the qubic/core release it reproduces.
+NAME = "bpp9000-v1301"
+VERSION = "v1.301"
 #: The algorithm id in ``nonce[0]`` (qubic/core ``AlgoType::Bpp9000``).
 ALGO_ID = 1
 #: Score of a walk whose every network timed out (also Qubic's "invalid score").

@@ -189,7 +189,9 @@ def advance(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], start: npt.N
     rollout is void; then ``shift`` is the frame it was on). The frame advances while its error
     is ``<= advance_at`` and ``shift < shift_cap``. ``bound``: once the *first* frame holds more
     than ``bound`` wrong emits, return at once with that partial count (> ``bound``); pass
-    :data:`INFINITE_ERROR` for the full answer.
+    :data:`INFINITE_ERROR` for the full answer. ``bound`` must be at least ``advance_at`` unless
+    ``shift == shift_cap`` (the walk's bound, the current error, always is: an error at or below
+    the gate would have advanced), so a cut frame could not have advanced either.
     """
     n = start.shape[0]
     work_lut, links = work_network(lut, nbr)

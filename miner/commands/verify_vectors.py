@@ -199,8 +199,9 @@ def _version(args: Any) -> str:
             if not args.rows.isdigit() or int(args.rows) < 1:
                 raise BadInputError(f"--rows with v1.301 vectors is a row count of at least 1, got {args.rows!r}")
             args.rows = int(args.rows)
-    elif legacy or (args.rows is None and args.ant_rows is None):
-        raise BadInputError("--version v1.305 needs --rows CSV and/or --ant-rows CSV (not --samples/--scores)")
+    elif legacy or args.configs is not None or (args.rows is None and args.ant_rows is None):
+        raise BadInputError("--version v1.305 needs --rows CSV and/or --ant-rows CSV "
+                            "(--samples, --scores and --configs are for v1.301)")
     return version
 
 

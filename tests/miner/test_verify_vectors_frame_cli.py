@@ -73,6 +73,7 @@ def test_a_chain_with_a_missing_depth_exits_2(tmp_path: Path, capsys: pytest.Cap
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--version", "v1.305"], "needs --rows CSV and/or --ant-rows CSV"),
+    (["--rows", "x.csv", "--configs", "0"], "--configs are for v1.301"),
     (["--version", "v1.301", "--rows", "x.csv"], "needs --samples and --scores"),
     (["--rows", str(Path("/nonexistent/rows.csv"))], "rows file not found"),
 ])

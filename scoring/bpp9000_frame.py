@@ -35,9 +35,9 @@ nonce scores ``Rating.worst()`` here (core leaves L > 10 undefined).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,7 +45,7 @@ import numpy.typing as npt
 from engine import bpp9000_frame as kernels
 from engine.keccak import random2
 from scoring.bpp9000_pool import get_pool
-from scoring.bpp9000_task import Bpp9000Task, bytes32, k12, round64
+from scoring.bpp9000_task import Bpp9000Task, CoreParams, bytes32, k12, round64
 
 __all__ = [
     "ALGO_ID",
@@ -79,22 +79,17 @@ _MODES = (kernels.MODE_START, kernels.MODE_WIRING, kernels.MODE_LUT)
 
 
 @dataclass(frozen=True)
-class FrameConfig:
+class FrameConfig(CoreParams):
     """qubic/core's ``Bpp9000Params``: ``inputs-outputs-sequenceLength-windowWidth-maxTicks-
     neighbors-population-mutations-solutionThreshold-shiftCap``.
 
     ``inputs`` is only the task file's row layout (the network has no inputs any more);
     ``window_width`` W is the frame width; ``solution_threshold`` the frame-0 floor.
+    ``parse("18-1-8760-672-100000-3-2048-1000-302-168")`` reads the dashed form.
     """
 
-    inputs: int
-    outputs: int
-    sequence_length: int
-    window_width: int
-    max_ticks: int
-    neighbors: int
-    population: int
-    mutations: int
+    KIND: ClassVar[str] = "rolling-frame config"
+
     solution_threshold: int
     shift_cap: int
 
@@ -126,16 +121,6 @@ class FrameConfig:
         """The wire score of the frame-0 floor: ``score <= this`` iff the Rating clears it."""
         return rating_score(Rating(self.solution_threshold, 0))
 
-    @classmethod
-    def parse(cls, text: str) -> FrameConfig:
-        """Parse ``"18-1-8760-672-100000-3-2048-1000-302-168"``."""
-        parts = text.strip().split("-")
-        if len(parts) != 10 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"a rolling-frame config is 10 non-negative integers joined by '-', got {text!r}")
-        return cls(*(int(p) for p in parts))
-
-    def __str__(self) -> str:
-        return "-".join(str(v) for v in dataclasses.astuple(self))
 
 
 #: core v1.305.0 (epoch 232): ``Bpp9000Params<18, 1, 8760, 672, 100000, 3, 2048, 1000, 302, 168>``.

@@ -18,7 +18,7 @@ import dataclasses
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,8 @@ __all__ = [
     "TASK_VERSION",
     "Bpp9000Config",
     "Bpp9000Task",
+    "CoreParams",
+    "DashedConfig",
     "TaskFileError",
     "bytes32",
     "encode_task",
@@ -75,13 +77,30 @@ def k12(data: bytes, n: int = 32) -> bytes:
     return bytes(KangarooTwelve.new(data=data).read(n))
 
 
-@dataclass(frozen=True)
-class Bpp9000Config:
-    """The 9 numbers ``inputs-outputs-sequenceLength-windowWidth-maxTicks-neighbors-population-mutations-threshold``.
+class DashedConfig:
+    """Mixin for a frozen dataclass of integers written ``a-b-c-...`` in field order (core's
+    parameter lists, e.g. the golden CSV headers); ``KIND`` names it in errors."""
 
-    ``mutations`` is the number of walk steps S; ``threshold`` is the largest error count that
-    counts as a solution.
-    """
+    KIND: ClassVar[str] = "config"
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        """Parse the dashed form; ValueError unless it has one non-negative integer per field."""
+        count = len(dataclasses.fields(cls))  # type: ignore[arg-type]
+        parts = text.strip().split("-")
+        if len(parts) != count or not all(p.isdigit() for p in parts):
+            raise ValueError(f"a {cls.KIND} is {count} non-negative integers joined by '-', got {text!r}")
+        return cls(*(int(p) for p in parts))
+
+    def __str__(self) -> str:
+        return "-".join(str(v) for v in dataclasses.astuple(self))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class CoreParams(DashedConfig):
+    """The parameters every bpp9000 version starts with (qubic/core ``Bpp9000Params``): the task's
+    row layout (``inputs``, ``outputs``), rows used, window or frame width, tick limit,
+    neighbours, population and walk steps. Each version adds its own and checks them."""
 
     inputs: int
     outputs: int
@@ -91,6 +110,19 @@ class Bpp9000Config:
     neighbors: int
     population: int
     mutations: int
+
+
+@dataclass(frozen=True)
+class Bpp9000Config(CoreParams):
+    """The 9 numbers ``inputs-outputs-sequenceLength-windowWidth-maxTicks-neighbors-population-mutations-threshold``.
+
+    ``mutations`` is the number of walk steps S; ``threshold`` is the largest error count that
+    counts as a solution. ``parse("18-1-8760-672-100000-3-64-100-3838")`` reads the golden CSV
+    header form.
+    """
+
+    KIND: ClassVar[str] = "bpp9000 config"
+
     threshold: int
 
     def __post_init__(self) -> None:
@@ -110,16 +142,6 @@ class Bpp9000Config:
         """Number of graded windows, ``T - W``."""
         return self.sequence_length - self.window_width
 
-    @classmethod
-    def parse(cls, text: str) -> Bpp9000Config:
-        """Parse ``"18-1-8760-672-100000-3-64-100-3838"`` (as in the golden CSV header)."""
-        parts = text.strip().split("-")
-        if len(parts) != 9 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"a bpp9000 config is 9 non-negative integers joined by '-', got {text!r}")
-        return cls(*(int(p) for p in parts))
-
-    def __str__(self) -> str:
-        return "-".join(str(v) for v in dataclasses.astuple(self))
 
 
 #: Qubic's live bpp9000 parameters (qubic/core @45f5d6d9: 100 steps, threshold 3838).

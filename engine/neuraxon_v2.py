@@ -17,6 +17,7 @@ The kernel-level API (for tasks that step networks inside their own numba loops)
 
 from __future__ import annotations
 
+import math
 import random as _pyrandom
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +37,7 @@ from engine.neuraxon_params import NetworkFormatError
 from engine.neuraxon_v2_json import ParsedV2, emit_network, parse_network
 from engine.neuraxon_v2_params import NetworkParametersV2, default_receptors
 
-__all__ = ["NetworkFormatError", "NetworkParametersV2", "NetworkV2", "Rng", "RunRecordV2"]
+__all__ = ["NetworkFormatError", "NetworkParametersV2", "NetworkV2", "Rng", "RunRecordV2", "first_mismatch"]
 
 #: What a generator argument may be: a seed for ``random.seed`` (int, str, bytes), a
 #: ``random.Random`` to copy, an ``(mt, gauss)`` state pair, or None (seed 0).
@@ -381,3 +382,65 @@ class NetworkV2:
         K2.run(*self.kernel_args(), clamp, ext, T, rec.states, rec.potentials, rec.state_tilde, rec.n_syn,
                rec.neuromod, rec.counts)
         return rec
+
+
+def _differs(got: float, want: Any, tol: float) -> bool:
+    if isinstance(want, bool) or not isinstance(want, int | float):
+        return True
+    if tol > 0.0:
+        return not abs(got - want) <= tol
+    return float(got).hex() != float(want).hex()  # bit for bit (0.0 and -0.0 differ)
+
+
+def _first_in_list(name: str, got: Sequence[float], want: Any, tol: float) -> str | None:
+    if not isinstance(want, list):
+        return f"{name}: expected a list in the trajectory, got {type(want).__name__}"
+    if len(got) != len(want):
+        return f"{name}: expected {len(want)} values, got {len(got)}"
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        if _differs(g, w, tol):
+            return f"{name}[{i}]: expected {w!r}, got {g!r}"
+    return None
+
+
+def first_mismatch(net: NetworkV2, rec: Mapping[str, Any], *, float_tol: float = 0.0,
+                   neuromod_tol: float = 0.0) -> str | None:
+    """The first field of a reference trajectory record (tests/data/neuraxon-v2 schema) that ``net``
+    does not reproduce, as ``"field[i]: expected X, got Y"``; None when every recorded field matches.
+
+    Floats are compared bit for bit unless a tolerance is given (``float_tol`` for per-neuron and
+    per-synapse values, ``neuromod_tol`` for levels, receptor activations and energy).
+    """
+    if "states" in rec and net.states.tolist() != rec["states"]:
+        return _first_in_list("states", net.states.tolist(), rec["states"], 0.0) or "states: differ"
+    if "n_syn" in rec and net.n_synapses != rec["n_syn"]:
+        return f"n_syn: expected {rec['n_syn']!r}, got {net.n_synapses}"
+    syn = net.synapses() if "w_fast" in rec or "w_slow" in rec or "w_fast_fsum" in rec else {}
+    lists = (("potential", net.potentials), ("state_tilde", net.state_tilde), ("dsn_alpha", net.dsn_alpha),
+             ("w_fast", syn.get("w_fast")), ("w_slow", syn.get("w_slow")))
+    for name, values in lists:
+        if name in rec:
+            problem = _first_in_list(name, values.tolist(), rec[name], float_tol)  # type: ignore[union-attr]
+            if problem:
+                return problem
+    for name in ("neuromod", "neuromod_levels", "receptors"):
+        if name in rec and not isinstance(rec[name], dict):
+            return f"{name}: expected an object in the trajectory, got {type(rec[name]).__name__}"
+    scalars: list[tuple[str, float, Any]] = []
+    for key, level in net.neuromodulators.items():
+        scalars.append((f"neuromod.{key}", level, rec.get("neuromod", {}).get(key)))
+    for key, comps in net.neuromodulator_levels.items():
+        want = rec.get("neuromod_levels", {}).get(key)
+        for comp, value in comps.items():
+            scalars.append((f"neuromod_levels.{key}.{comp}", value, want.get(comp) if isinstance(want, dict) else None))
+    for key, act in net.receptor_activations.items():
+        scalars.append((f"receptors.{key}", act, rec.get("receptors", {}).get(key)))
+    scalars.append(("energy", net.energy, rec.get("energy")))
+    for key, values in (("w_fast_fsum", syn.get("w_fast")), ("w_slow_fsum", syn.get("w_slow"))):
+        if values is not None:
+            scalars.append((key, math.fsum(values.tolist()), rec.get(key)))
+    for name, got, want in scalars:
+        top = name.split(".")[0]
+        if top in rec and _differs(got, want, neuromod_tol):
+            return f"{name}: expected {want!r}, got {got!r}"
+    return None

@@ -116,19 +116,18 @@ def _receptors(gs, rp, cap):  # type: ignore[no-untyped-def]
         gs[L.G_RECEPTOR + r] = rp[r, L.RP_GAIN] / (1.0 + math.exp(e))
 
 
-@njit
-def _drive(osc, oband, coupling, i, N):  # type: ignore[no-untyped-def]
-    """Oscillator drive of neuron ``i`` (theta-gated gamma, slow and infraslow bands)."""
+@njit(inline="always")
+def _drive(osc, oband, coupling, i, N, infra):  # type: ignore[no-untyped-def]
+    """Oscillator drive of neuron ``i``: theta-gated gamma, slow, and the (per-step) infraslow term."""
     phi = _TWO_PI * i / max(N, 1)
-    bi, bs, bt, bg = oband[0], oband[1], oband[2], oband[3]
+    bs, bt, bg = oband[1], oband[2], oband[3]
     gate = _max(0.0, math.cos(osc[L.OSC_PHASE, bt] + phi))
     gamma = osc[L.OSC_AMP, bg] * gate * math.sin(osc[L.OSC_PHASE, bg] + 2.0 * phi)
     slow = osc[L.OSC_AMP, bs] * math.sin(osc[L.OSC_PHASE, bs] + 0.3 * phi)
-    infra = osc[L.OSC_AMP, bi] * math.sin(osc[L.OSC_PHASE, bi])
     return coupling * (gamma + 0.5 * slow + 0.3 * infra)
 
 
-@njit
+@njit(inline="always")
 def _dendrites(q, B, idx, sf, si, src, bpot, chrono_on, lam_f, lam_s, dend_th, gamma):  # type: ignore[no-untyped-def]
     """Branch sums of neuron ``q`` (list order within each branch) and the dendritic total D."""
     D = 0.0
@@ -158,7 +157,7 @@ def _dendrites(q, B, idx, sf, si, src, bpot, chrono_on, lam_f, lam_s, dend_th, g
     return D
 
 
-@njit
+@njit(inline="always")
 def _modulatory_sum(q, idx, perm, sf, si, src):  # type: ignore[no-untyped-def]
     m = 0.0
     for j in range(idx[1, q], idx[1, q + 1]):
@@ -170,7 +169,7 @@ def _modulatory_sum(q, idx, perm, sf, si, src):  # type: ignore[no-untyped-def]
     return m
 
 
-@njit
+@njit(inline="always")
 def _dsn(q, X, P, nf, dbuf, dkern):  # type: ignore[no-untyped-def]
     """Push X into the DSN buffer, return α = σ(kernel·buffer + bias); optional kernel learning."""
     K = dbuf.shape[1]
@@ -203,8 +202,25 @@ def _dsn(q, X, P, nf, dbuf, dkern):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, gs, mt):  # type: ignore[no-untyped-def]
-    """Upstream ``Neuraxon.update`` after dendritic integration, for an active non-input neuron."""
+def _step_constants(P, gs):  # type: ignore[no-untyped-def]
+    """Per-step constants of the neuron update, each computed exactly as upstream computes it:
+    (dt/τ of the four MSTH loops, g_NA, the receptor term of the threshold modulation, tanh of
+    that term alone and the term itself, dt/τ_adaptation, dt/τ_autoreceptor)."""
+    dt = P[L.P_DT]
+    g_na = 1.0 + 0.5 * gs[L.G_RECEPTOR + L.R_BETA1] + 0.2 * gs[L.G_RECEPTOR + L.R_ALPHA2]
+    m_term = 0.3 * gs[L.G_RECEPTOR + L.R_M1] - 0.2 * gs[L.G_RECEPTOR + L.R_M2]
+    alone = 0.0
+    alone += m_term  # raw_mod of a neuron without modulatory input: sum([]) + term
+    return (dt / P[L.P_UF_TAU], dt / P[L.P_FAST_TAU], dt / P[L.P_MED_TAU], dt / P[L.P_SLOW_TAU], g_na, m_term,
+            math.tanh(alone), alone, dt / P[L.P_ADAPT_TAU], dt / P[L.P_AUTO_TAU])
+
+
+@njit(inline="always")
+def _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, mt, k):  # type: ignore[no-untyped-def]
+    """Upstream ``Neuraxon.update`` after dendritic integration, for an active non-input neuron.
+
+    ``k`` holds what is the same for every neuron of the step (:func:`_step_constants`).
+    """
     dt = P[L.P_DT]
     s_old = ni[L.NI_S, q]
     x = abs(s_old)
@@ -213,22 +229,21 @@ def _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, gs, mt):  # t
     rbar = rbar + P[L.P_FR_ALPHA] * (x - rbar) * dt
     nf[L.NF_RBAR, q] = rbar
     # MSTH, from the old |s|
-    a_uf = dt / P[L.P_UF_TAU]
+    a_uf = k[0]
     uf = (1.0 - a_uf) * nf[L.NF_UF, q] + a_uf * x
     nf[L.NF_UF, q] = uf
-    a_f = dt / P[L.P_FAST_TAU]
+    a_f = k[1]
     fe = (1.0 - a_f) * nf[L.NF_FE, q] + a_f * x
     nf[L.NF_FE, q] = fe
     fast_shift = P[L.P_FAST_GAIN] * (fe - target)
-    a_m = dt / P[L.P_MED_TAU]
+    a_m = k[2]
     dev = x - target
     mg = nf[L.NF_MG, q]
     mg = _max(0.5, _min(2.0, mg + a_m * (-P[L.P_MED_GAIN] * dev * mg)))
     nf[L.NF_MG, q] = mg
-    a_s = dt / P[L.P_SLOW_TAU]
+    a_s = k[3]
     nf[L.NF_SS, q] = (1.0 - a_s) * nf[L.NF_SS, q] + a_s * abs(dev)
-    g_na = 1.0 + 0.5 * gs[L.G_RECEPTOR + L.R_BETA1] + 0.2 * gs[L.G_RECEPTOR + L.R_ALPHA2]
-    X = g_na * (D * mg) + ext + drive - nf[L.NF_A, q] + spont
+    X = k[4] * (D * mg) + ext + drive - nf[L.NF_A, q] + spont
     # DSN decay, CTSN complement
     alpha = _dsn(q, X, P, nf, dbuf, dkern) if P[L.P_DSN_ON] != 0.0 else 0.5
     V = alpha * nf[L.NF_V, q] + (1.0 - alpha) * X
@@ -249,8 +264,9 @@ def _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, gs, mt):  # t
     nf[L.NF_ST, q] = st
     # thresholds and readout on s̃
     raw_mod = msum
-    raw_mod += 0.3 * gs[L.G_RECEPTOR + L.R_M1] - 0.2 * gs[L.G_RECEPTOR + L.R_M2]
-    d_meta = P[L.P_TH_MOD_K] * math.tanh(raw_mod)
+    raw_mod += k[5]
+    # most neurons have no modulatory input, so their raw_mod is the step's constant: reuse its tanh
+    d_meta = P[L.P_TH_MOD_K] * (k[6] if raw_mod == k[7] else math.tanh(raw_mod))
     d_homeo = P[L.P_HOMEO] * (rbar - target)
     r = nf[L.NF_R, q]
     th_pos = P[L.P_TH_EXC] - d_meta + d_homeo + fast_shift - 0.1 * r
@@ -275,8 +291,8 @@ def _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, gs, mt):  # t
         nf[L.NF_CB, q] = _max(-bclip, _min(bclip, nf[L.NF_CB, q] + lr * e * scale * dphi))
     # adaptation, autoreceptor, astrocyte from the new trit; health
     a = nf[L.NF_A, q]
-    nf[L.NF_A, q] = a + dt / P[L.P_ADAPT_TAU] * (-a + 0.1 * abs(new))
-    nf[L.NF_R, q] = r + dt / P[L.P_AUTO_TAU] * (-r + 0.2 * new)
+    nf[L.NF_A, q] = a + k[8] * (-a + 0.1 * abs(new))
+    nf[L.NF_R, q] = r + k[9] * (-r + 0.2 * new)
     if P[L.P_AG_ON] != 0.0:
         la = P[L.P_AG_LA]
         nf[L.NF_ASTRO, q] = la * nf[L.NF_ASTRO, q] + (1.0 - la) * abs(st)
@@ -291,20 +307,15 @@ def _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, gs, mt):  # t
 
 
 @njit
-def _chrono(f, z, omega, s_pre, af, as_, gnorm, rclip, omin, omax, beta, tclip):  # type: ignore[no-untyped-def]
-    """ChronoPlasticity trace update (Eqs 5-7, stabilised); returns (f, z, ω)."""
+def _warp(z, omega, s_pre, as_, gnorm, rclip, omin, omax, beta):  # type: ignore[no-untyped-def]
+    """The learned warp of ChronoPlasticity (Eq 7, stabilised): returns (new ω, αs^ω)."""
     zg = z if gnorm <= 0.0 else math.tanh(z / gnorm)
     raw = 2.0 * s_pre + 1.5 * zg - 1.0
     if rclip > 0.0:
         raw = _max(-rclip, _min(rclip, raw))
     new_omega = _max(omin, _min(omax, 1.0 / (1.0 + math.exp(-raw))))
     omega = (1.0 - beta) * omega + beta * new_omega
-    f = af * f + s_pre
-    z = as_ ** omega * z + s_pre
-    if tclip > 0.0:
-        f = _max(-tclip, _min(tclip, f))
-        z = _max(-tclip, _min(tclip, z))
-    return f, z, omega
+    return omega, as_ ** omega
 
 
 @njit
@@ -365,6 +376,8 @@ def step(P, nf, ni, dbuf, dkern, bpot, sf, si, lpos, idx, perm, gs, gi, rp, osc,
     th_exc = P[L.P_TH_EXC]
     spont_p = (P[L.P_SPONT] + 0.3 * gs[L.G_RECEPTOR + L.R_ALPHA2]) * dt
     coupling = gs[L.G_COUPLING]
+    infra = osc[L.OSC_AMP, oband[0]] * math.sin(osc[L.OSC_PHASE, oband[0]])  # the same for every neuron
+    consts = _step_constants(P, gs)
     counts[:] = 0
     for q in range(N):
         if not active[q]:
@@ -381,12 +394,12 @@ def step(P, nf, ni, dbuf, dkern, bpot, sf, si, lpos, idx, perm, gs, gi, rp, osc,
         else:
             D = _dendrites(q, B, idx, sf, si, src, bpot, chrono_on, lam_f, lam_s, dend_th, gamma)
             msum = _modulatory_sum(q, idx, perm, sf, si, src)
-            drive = _drive(osc, oband, coupling, q, N)
+            drive = _drive(osc, oband, coupling, q, N, infra)
             # the kick is drawn inside upstream's update, after MSTH; nothing before it draws
             spont = 0.0
             if R.random(mt) < spont_p:
                 spont = R.gauss(mt, gcache, 0.0, 0.3)
-            new = _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, gs, mt)
+            new = _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, mt, consts)
             if new == 1:
                 counts[3] += 1
             elif new == -1:
@@ -456,6 +469,8 @@ def _plasticity(P, nf, ni, sf, si, idx, gs, perm, n_syn):  # type: ignore[no-unt
     eta_m = P[L.P_AG_ETA] * gs[L.G_PHASIC + L.DA]
     homeo = P[L.P_HOMEO]
     target = P[L.P_TARGET]
+    cached = ni[L.NI_CACHED]
+    cached[:] = 0
     n_pruned = 0
     n_cand = 0
     for q in range(N):
@@ -479,8 +494,25 @@ def _plasticity(P, nf, ni, sf, si, idx, gs, perm, n_syn):  # type: ignore[no-unt
                 if sf[L.SF_INTEG, i] > 0.0 and q_active and active[si[L.SI_PRE, i]]:
                     sp = s[si[L.SI_PRE, i]]
                     if chrono_on:
-                        f, z, om = _chrono(sf[L.SF_F, i], sf[L.SF_Z, i], sf[L.SF_OMEGA, i], float(sp), af, as_,
-                                           gnorm, rclip, omin, omax, beta, tclip)
+                        pre = si[L.SI_PRE, i]
+                        z = sf[L.SF_Z, i]
+                        om = sf[L.SF_OMEGA, i]
+                        if cached[pre] and nf[L.NF_CACHE_Z, pre] == z and nf[L.NF_CACHE_OMEGA, pre] == om:
+                            om = nf[L.NF_CACHE_OMEGA_OUT, pre]
+                            pw = nf[L.NF_CACHE_POW, pre]
+                        else:
+                            nf[L.NF_CACHE_Z, pre] = z
+                            nf[L.NF_CACHE_OMEGA, pre] = om
+                            om, pw = _warp(z, om, float(sp), as_, gnorm, rclip, omin, omax, beta)
+                            nf[L.NF_CACHE_OMEGA_OUT, pre] = om
+                            nf[L.NF_CACHE_POW, pre] = pw
+                            cached[pre] = 1
+                        spf = float(sp)
+                        f = af * sf[L.SF_F, i] + spf
+                        z = pw * z + spf
+                        if tclip > 0.0:
+                            f = _max(-tclip, _min(tclip, f))
+                            z = _max(-tclip, _min(tclip, z))
                         sf[L.SF_F, i] = f
                         sf[L.SF_Z, i] = z
                         sf[L.SF_OMEGA, i] = om
@@ -550,13 +582,22 @@ def _plasticity(P, nf, ni, sf, si, idx, gs, perm, n_syn):  # type: ignore[no-unt
 @njit
 def _unsilence(perm, n_cand, lpos, si, mt):  # type: ignore[no-untyped-def]
     """Upstream's un-silencing draws (p = 0.05), in synapse-list order."""
-    for c in range(1, n_cand):  # few candidates: insertion sort by list position
-        code = perm[1, c]
-        j = c
-        while j > 0 and lpos[perm[1, j - 1] // 4] > lpos[code // 4]:
-            perm[1, j] = perm[1, j - 1]
-            j -= 1
-        perm[1, j] = code
+    if n_cand > 32:
+        keys = np.empty(n_cand, dtype=np.int64)
+        for c in range(n_cand):
+            keys[c] = lpos[perm[1, c] // 4]
+        order = np.argsort(keys)  # list positions are unique
+        codes = perm[1, :n_cand].copy()
+        for c in range(n_cand):
+            perm[1, c] = codes[order[c]]
+    else:
+        for c in range(1, n_cand):  # few candidates: insertion sort by list position
+            code = perm[1, c]
+            j = c
+            while j > 0 and lpos[perm[1, j - 1] // 4] > lpos[code // 4]:
+                perm[1, j] = perm[1, j - 1]
+                j -= 1
+            perm[1, j] = code
     for c in range(n_cand):
         i = perm[1, c] // 4
         if R.random(mt) < 0.05:

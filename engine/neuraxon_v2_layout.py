@@ -4,7 +4,8 @@ Neurons, ids 0..N-1 in the order inputs, hidden, outputs:
 
 * ``nf`` float64[NF, N]: one row per continuous neuron variable (``NF_*``);
 * ``ni`` int8[NI, N]: trit ``s``, ``prev_state``, type (``INPUT``/``HIDDEN``/``OUTPUT``), active
-  flag, and one scratch row the step kernel uses for the pre-step trits;
+  flag, and scratch rows of the step kernel (pre-step trits, chrono cache flags; ``nf`` has
+  scratch rows for the chrono cache too);
 * ``dbuf``/``dkern`` float64[N, K]: DSN input buffer (oldest first) and per-neuron kernel;
 * ``bpot`` float64[N, B]: dendritic branch potentials of the last update.
 
@@ -50,14 +51,22 @@ NF_UF = 14  # msth.ultrafast_activity
 NF_FE = 15  # msth.fast_excitability
 NF_MG = 16  # msth.medium_gain
 NF_SS = 17  # msth.slow_structural
-NF = 18
+# Scratch rows of the step kernel: per pre-synaptic neuron, the last chrono warp computed this step
+# (input z and ω, output ω and αs^ω). Synapses sharing a pre neuron usually share their chrono
+# state, and the warp is a pure function of (s_pre, z, ω), so they reuse one result.
+NF_CACHE_Z = 18
+NF_CACHE_OMEGA = 19
+NF_CACHE_OMEGA_OUT = 20
+NF_CACHE_POW = 21
+NF = 22
 
 NI_S = 0
 NI_PREV = 1
 NI_TYPE = 2
 NI_ACTIVE = 3
 NI_SRC = 4  # scratch: trit before this step, or SKIP if the neuron was inactive
-NI = 5
+NI_CACHED = 5  # scratch: 1 when the NF_CACHE_* rows hold a result of this step
+NI = 6
 SKIP = 127
 
 SF_WF = 0

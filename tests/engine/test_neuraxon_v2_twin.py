@@ -132,9 +132,7 @@ def test_build_equals_twin(params: NetworkParametersV2, seed: int) -> None:
     assert_same(net, twin, "after construction")
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(params=parameters(), seed=st.integers(0, 2**40), data=st.data())
-def test_steps_equal_twin(params: NetworkParametersV2, seed: int, data: st.DataObject) -> None:
+def check_steps(params: NetworkParametersV2, seed: int, data: st.DataObject) -> None:
     r = random.Random(data.draw(st.integers(0, 2**32), label="perturbation"))
     obj = NetworkV2.build(params, rng=seed).to_reference_json("dump")
     perturb(obj, r)
@@ -152,6 +150,19 @@ def test_steps_equal_twin(params: NetworkParametersV2, seed: int, data: st.DataO
         twin.step(ext)
         assert_same(net, twin, f"step {t}")
         assert net.output_states == twin.output_states()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=parameters(), seed=st.integers(0, 2**40), data=st.data())
+def test_steps_equal_twin(params: NetworkParametersV2, seed: int, data: st.DataObject) -> None:
+    check_steps(params, seed, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=parameters(), seed=st.integers(0, 2**40), data=st.data())
+def test_steps_equal_twin_many(params: NetworkParametersV2, seed: int, data: st.DataObject) -> None:
+    check_steps(params, seed, data)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -182,3 +193,14 @@ def test_run_equals_stepwise(params: NetworkParametersV2, seed: int, steps: int)
                         (s[inner] == 1).sum(), (s[inner] == -1).sum(), inner.sum()]
             assert rec.counts[t].tolist() == [int(x) for x in expected]
     assert bits(batched.to_reference_json()) == bits(stepped.to_reference_json())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("hidden", "ws_k"), [(10_000, 6), (3_000, 40)])
+def test_large_build_equals_twin(hidden: int, ws_k: int) -> None:
+    """Above 50,000 edges CPython's set grows by 2x instead of 4x; construction still agrees."""
+    params = NetworkParametersV2(num_hidden_neurons=hidden, ws_k=ws_k)
+    net = NetworkV2.build(params, rng=7)
+    twin = NaiveV2.build(params.to_dict(), random.Random(7))
+    assert net.n_synapses > 50_000
+    assert_same(net, twin, "after construction")

@@ -16,7 +16,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -89,6 +91,20 @@ def twin_rate(net: Network, steps: int) -> float:
     return total / (time.perf_counter() - t)
 
 
+def scaling(label: str, make: Callable[[int], Any], count: int) -> None:
+    """``count`` networks ``make(seed)`` run 300 steps on 1 and on 2 threads (wall clock, best of 3)."""
+    rates: dict[int, float] = {}
+    for threads in (1, 2) * 3:
+        nets = [make(s) for s in range(count)]
+        run_many(nets[:2], 2, threads=threads)
+        t = time.perf_counter()
+        recs = run_many(nets, 300, inputs=inputs_for(300), record=("n_syn",), threads=threads)
+        rate = sum(float(r.n_syn.sum()) for r in recs) / (time.perf_counter() - t)
+        rates[threads] = max(rates.get(threads, 0.0), rate)
+    print(f"  {label}: 1 thread {rates[1] / 1e6:6.1f} M/s, 2 threads {rates[2] / 1e6:6.1f} M/s, "
+          f"scaling {rates[2] / rates[1]:.2f}x", flush=True)
+
+
 def v1_rows(quick: bool) -> None:
     sizes = SIZES[:2] if quick else SIZES
     bw = copy_bandwidth()
@@ -115,16 +131,7 @@ def v1_rows(quick: bool) -> None:
     print("many networks on all cores (best of 3 runs each):")
     for n, degree, count in ((500, 50, 32), (2_000, 100, 16)):
         params = params_for(n, degree)
-        rates: dict[int, float] = {}
-        for threads in (1, 2) * 3:
-            nets = [Network.random(params, seed=s) for s in range(count)]
-            run_many(nets[:2], 2, threads=threads)
-            t = time.perf_counter()
-            recs = run_many(nets, 300, inputs=inputs_for(300), record=("n_syn",), threads=threads)
-            rate = sum(float(r.n_syn.sum()) for r in recs) / (time.perf_counter() - t)
-            rates[threads] = max(rates.get(threads, 0.0), rate)
-        print(f"  {count} x {n:,} neurons x ~{degree}: 1 thread {rates[1] / 1e6:6.1f} M/s, 2 threads "
-              f"{rates[2] / 1e6:6.1f} M/s, scaling {rates[2] / rates[1]:.2f}x")
+        scaling(f"{count} x {n:,} neurons x ~{degree}", lambda s, p=params: Network.random(p, seed=s), count)
 
 
 V2_SIZES = [1_000, 10_000, 100_000]
@@ -175,16 +182,8 @@ def v2_rows(quick: bool) -> None:
     print()
     print("v2, many networks on 1 and 2 threads (wall clock, best of 3 runs each):")
     for n, count in ((500, 32), (2_000, 16)):
-        rates: dict[int, float] = {}
-        for threads in (1, 2) * 3:
-            nets = [NetworkV2.build(params_v2(n), rng=s) for s in range(count)]
-            run_many(nets[:2], 2, threads=threads)
-            t = time.perf_counter()
-            recs = run_many(nets, 300, inputs=inputs_for(300), record=("n_syn",), threads=threads)
-            rate = sum(float(r.n_syn.sum()) for r in recs) / (time.perf_counter() - t)
-            rates[threads] = max(rates.get(threads, 0.0), rate)
-        print(f"  {count} x {n:,} neurons: 1 thread {rates[1] / 1e6:6.1f} M/s, 2 threads {rates[2] / 1e6:6.1f} M/s, "
-              f"scaling {rates[2] / rates[1]:.2f}x", flush=True)
+        p2 = params_v2(n)
+        scaling(f"{count} x {n:,} neurons", lambda s, p=p2: NetworkV2.build(p, rng=s), count)
 
 
 def main() -> None:

@@ -347,7 +347,9 @@ class NetworkV2:
         return self._run(n_steps, clamp, ext, record)
 
     # ----------------------------------------------------------------- internals
-    def _ensure_capacity(self, extra: int) -> None:
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more synapses (formation adds at most one per step); kernels
+        called directly on :meth:`kernel_args` need it, ``run`` does it itself."""
         need = self.n_synapses + extra
         cap = self.lpos.shape[0]
         if need <= cap:
@@ -378,7 +380,7 @@ class NetworkV2:
         if T == 0:
             return rec
         if self.params.synapse_formation_prob > 0.0:
-            self._ensure_capacity(T)  # formation adds at most one synapse per step
+            self.reserve(T)  # formation adds at most one synapse per step
         K2.run(*self.kernel_args(), clamp, ext, T, rec.states, rec.potentials, rec.state_tilde, rec.n_syn,
                rec.neuromod, rec.counts)
         return rec

@@ -10,12 +10,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 import numpy.typing as npt
 
-from engine.neuraxon import Network, RunRecord
+__all__ = ["Runnable", "default_threads", "run_many"]
 
-__all__ = ["default_threads", "run_many"]
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Runnable(Protocol[R_co]):
+    """A network with ``run(n_steps, inputs=..., record=...)``: v1 ``Network`` or v2 ``NetworkV2``."""
+
+    def run(self, n_steps: int, *, inputs: Any = None, external: Any = None, record: Any = ()) -> R_co: ...
 
 
 def default_threads() -> int:
@@ -26,11 +33,12 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_many(networks: Sequence[Network], n_steps: int, *, inputs: npt.ArrayLike | None = None,
-             record: Sequence[str] = (), threads: int | None = None) -> list[RunRecord]:
+def run_many(networks: Sequence[Runnable[R_co]], n_steps: int, *, inputs: npt.ArrayLike | None = None,
+             record: Sequence[str] = (), threads: int | None = None) -> list[R_co]:
     """Run every network ``n_steps`` steps (same input schedule for all), ``threads`` at a time.
 
-    Returns one :class:`RunRecord` per network, in order. Results do not depend on ``threads``.
+    Works for v1 and v2 networks alike; returns each network's run record, in order. Results do
+    not depend on ``threads``.
     """
     threads = default_threads() if threads is None else threads
     if threads < 1:

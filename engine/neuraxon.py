@@ -15,7 +15,6 @@ xoshiro256** state (:mod:`engine.rng`), seeded by the caller; never a global gen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine import neuraxon_kernels as K
+from engine.neuraxon_drive import EMPTY_CLAMP, EMPTY_EXT, drive_arrays, external_row, trit_row
 from engine.neuraxon_json import NEUROMODULATOR_NAMES, ParsedNetwork, emit_network, parse_network
 from engine.neuraxon_params import V1, Extensions, NetworkFormatError, NetworkParameters
 from engine.rng import seed_state
@@ -31,8 +31,6 @@ from engine.rng import seed_state
 __all__ = ["V1", "Extensions", "Network", "NetworkFormatError", "NetworkParameters", "RunRecord"]
 
 _SYN_FIELDS = ("pre", "post", "wf", "ws", "wm", "silent", "modul", "integ", "pre_tr", "post_tr", "stype")
-_EMPTY_I8 = np.zeros((0, 0), dtype=np.int8)
-_EMPTY_F8 = np.zeros((0, 0))
 _EMPTY_I8_1 = np.zeros(0, dtype=np.int64)
 
 
@@ -190,19 +188,20 @@ class Network:
     # ----------------------------------------------------------------- driving
     def set_input_states(self, trits: Sequence[int] | npt.NDArray[Any]) -> None:
         """Clamp input neurons once: ``s = trit`` and ``V = trit * θ_exc`` (reference semantics)."""
-        values = _trit_row(trits, self.n_inputs)
+        values = trit_row(trits, self.n_inputs)
         th = self.params.firing_threshold_excitatory
         for i, v in enumerate(values):
+            if v == K.NO_CLAMP:
+                continue
             self.s[i] = v
             self.V[i] = v * th
 
     def step(self, external: Mapping[int, float] | None = None) -> None:
         """One reference ``simulate_step(external)``; ``external`` maps neuron id to current."""
-        ext = _EMPTY_F8
+        ext = EMPTY_EXT
         if external:
-            ext = np.zeros((1, self.n_neurons))
-            ext[0] = self._external_row(external)
-        self._run(1, _EMPTY_I8, ext, record=())
+            ext = external_row(external, self.n_neurons)[None, :]
+        self._run(1, EMPTY_CLAMP, ext, record=())
 
     def run(self, n_steps: int, *, inputs: npt.ArrayLike | None = None,
             external: npt.ArrayLike | Sequence[Mapping[int, float] | None] | None = None,
@@ -213,50 +212,10 @@ class Network:
         ``external``: float64 [n_steps, N] currents, or one mapping (or None) per step.
         ``record``: any of ``"states"``, ``"potentials"``, ``"n_syn"``, ``"neuromod"``, ``"counts"``.
         """
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-            raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
-        clamp = _EMPTY_I8
-        if inputs is not None:
-            rows = np.asarray(inputs)
-            if rows.ndim != 2 or rows.shape[0] != n_steps:
-                raise ValueError(f"inputs must have shape ({n_steps}, k), got {rows.shape}")
-            clamp = np.stack([_trit_row(row, self.n_inputs) for row in rows]) if n_steps else _EMPTY_I8
-        ext = _EMPTY_F8
-        if external is not None:
-            if isinstance(external, np.ndarray):
-                ext = np.ascontiguousarray(external, dtype=np.float64)
-                if ext.shape != (n_steps, self.n_neurons):
-                    raise ValueError(f"external must have shape ({n_steps}, {self.n_neurons}), got {ext.shape}")
-                if not np.isfinite(ext).all():
-                    raise ValueError("external currents must be finite")
-            else:
-                rows_ext = list(external)  # type: ignore[arg-type]
-                if len(rows_ext) != n_steps:
-                    raise ValueError(f"external needs {n_steps} entries, got {len(rows_ext)}")
-                ext = np.zeros((n_steps, self.n_neurons))
-                for t, m in enumerate(rows_ext):
-                    if m is None:
-                        continue
-                    if not isinstance(m, Mapping):
-                        raise ValueError(f"external[{t}]: must be a mapping of neuron id to current")
-                    ext[t] = self._external_row(m)
+        clamp, ext = drive_arrays(n_steps, inputs, external, self.n_inputs, self.n_neurons)
         return self._run(n_steps, clamp, ext, record)
 
     # ----------------------------------------------------------------- internals
-    def _external_row(self, external: Mapping[int, float]) -> npt.NDArray[np.float64]:
-        row = np.zeros(self.n_neurons)
-        for key, value in external.items():
-            nid = key
-            if isinstance(key, str) and key.lstrip("-").isdigit():
-                nid = int(key)
-            if isinstance(nid, bool) or not isinstance(nid, int | np.integer) or not 0 <= nid < self.n_neurons:
-                raise ValueError(f"external: unknown neuron id {key!r} (network has {self.n_neurons})")
-            if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer) \
-                    or not math.isfinite(value):
-                raise ValueError(f"external[{key!r}]: current must be a finite number, got {value!r}")
-            row[nid] = float(value)
-        return row
-
     def _ensure_capacity(self, extra: int) -> None:
         need = self.n_synapses + extra
         cap = self.syn["pre"].shape[0]
@@ -277,10 +236,10 @@ class Network:
         N = self.n_neurons
         T = n_steps
         rec = RunRecord(
-            np.zeros((T, N), dtype=np.int8) if "states" in record else _EMPTY_I8,
-            np.zeros((T, N)) if "potentials" in record else _EMPTY_F8,
+            np.zeros((T, N), dtype=np.int8) if "states" in record else EMPTY_CLAMP,
+            np.zeros((T, N)) if "potentials" in record else EMPTY_EXT,
             np.zeros(T, dtype=np.int64) if "n_syn" in record else _EMPTY_I8_1,
-            np.zeros((T, 4)) if "neuromod" in record else _EMPTY_F8,
+            np.zeros((T, 4)) if "neuromod" in record else EMPTY_EXT,
             np.zeros((T, 3), dtype=np.int64) if "counts" in record else np.zeros((0, 3), dtype=np.int64),
         )
         if T == 0:
@@ -296,14 +255,3 @@ class Network:
                  clamp, ext, T, rec.states, rec.potentials, rec.n_syn, rec.neuromod, rec.counts)
         return rec
 
-
-def _trit_row(trits: Sequence[int] | npt.NDArray[Any], n_inputs: int) -> npt.NDArray[np.int8]:
-    values = list(trits)
-    if len(values) > n_inputs:
-        raise ValueError(f"set_input_states: got {len(values)} trits for {n_inputs} input neurons")
-    row = np.full(n_inputs, K.NO_CLAMP, dtype=np.int8)
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or v not in (-1, 0, 1):
-            raise ValueError(f"set_input_states: trit {i} must be -1, 0 or 1, got {v!r}")
-        row[i] = int(v)
-    return row

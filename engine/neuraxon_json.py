@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +56,7 @@ class ParsedNetwork:
     step_count: int
 
 
-def _number(obj: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+def number_field(obj: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
     if key not in obj:
         if default is None:
             raise NetworkFormatError(f"{where}.{key}: missing")
@@ -69,7 +69,7 @@ def _number(obj: dict[str, Any], key: str, where: str, default: float | None = N
     return float(v)
 
 
-def _boolean(obj: dict[str, Any], key: str, where: str) -> bool:
+def bool_field(obj: dict[str, Any], key: str, where: str) -> bool:
     if key not in obj:
         raise NetworkFormatError(f"{where}.{key}: missing")
     v = obj[key]
@@ -78,7 +78,7 @@ def _boolean(obj: dict[str, Any], key: str, where: str) -> bool:
     return v
 
 
-def _integer(obj: dict[str, Any], key: str, where: str) -> int:
+def int_field(obj: dict[str, Any], key: str, where: str) -> int:
     if key not in obj:
         raise NetworkFormatError(f"{where}.{key}: missing")
     v = obj[key]
@@ -87,14 +87,29 @@ def _integer(obj: dict[str, Any], key: str, where: str) -> int:
     return v
 
 
-def _object(v: Any, where: str) -> dict[str, Any]:
+def object_field(v: Any, where: str) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise NetworkFormatError(f"{where}: must be an object, got {type(v).__name__}")
     return v
 
 
-def _neuron_list(obj: dict[str, Any], params: NetworkParameters) -> list[tuple[str, int, dict[str, Any]]]:
-    """(path, type code, record) per neuron in id order, checking ids and group sizes."""
+class GroupSizes(Protocol):
+    """What :func:`neuron_records` needs of a parameters object (v1 and v2 both have it)."""
+
+    @property
+    def num_input_neurons(self) -> int: ...
+    @property
+    def num_hidden_neurons(self) -> int: ...
+    @property
+    def num_output_neurons(self) -> int: ...
+
+
+def neuron_records(obj: dict[str, Any], params: GroupSizes) -> list[tuple[str, int, dict[str, Any]]]:
+    """(path, type code, record) per neuron in id order, checking ids and group sizes.
+
+    ``neurons`` is either ``{"input": [...], "hidden": [...], "output": [...]}`` or one list in id
+    order with a ``type`` per neuron (both reference layouts, v1 and v2).
+    """
     if "neurons" not in obj:
         raise NetworkFormatError("neurons: missing")
     raw = obj["neurons"]
@@ -113,12 +128,12 @@ def _neuron_list(obj: dict[str, Any], params: NetworkParameters) -> list[tuple[s
                     f"neurons.{name}: has {len(group)} neurons but parameters.num_{name}_neurons "
                     f"is {counts[code]}"
                 )
-            items.extend((f"neurons.{name}[{i}]", code, _object(n, f"neurons.{name}[{i}]"))
+            items.extend((f"neurons.{name}[{i}]", code, object_field(n, f"neurons.{name}[{i}]"))
                          for i, n in enumerate(group))
     elif isinstance(raw, list):
         for i, n in enumerate(raw):
             where = f"neurons[{i}]"
-            rec = _object(n, where)
+            rec = object_field(n, where)
             tname = rec.get("type")
             if tname not in TYPE_NAMES:
                 raise NetworkFormatError(f"{where}.type: must be one of {TYPE_NAMES}, got {tname!r}")
@@ -132,7 +147,7 @@ def _neuron_list(obj: dict[str, Any], params: NetworkParameters) -> list[tuple[s
     else:
         raise NetworkFormatError("neurons: must be a list or an object of input/hidden/output lists")
     for i, (where, code, rec) in enumerate(items):
-        nid = _integer(rec, "id", where)
+        nid = int_field(rec, "id", where)
         if nid != i:
             raise NetworkFormatError(f"{where}.id: expected {i} (ids run 0..N-1 in order inputs, "
                                      f"hidden, outputs), got {nid}")
@@ -147,9 +162,9 @@ def _neuron_list(obj: dict[str, Any], params: NetworkParameters) -> list[tuple[s
 
 def parse_network(obj: Any) -> ParsedNetwork:
     """Validate a reference JSON object (either layout) into arrays."""
-    obj = _object(obj, "network")
+    obj = object_field(obj, "network")
     params = NetworkParameters.from_dict(obj.get("parameters", {}))
-    items = _neuron_list(obj, params)
+    items = neuron_records(obj, params)
     N = len(items)
     V = np.empty(N)
     s = np.empty(N, dtype=np.int8)
@@ -159,15 +174,15 @@ def parse_network(obj: Any) -> ParsedNetwork:
     active = np.empty(N, dtype=np.bool_)
     ntype = np.empty(N, dtype=np.int8)
     for i, (where, code, rec) in enumerate(items):
-        V[i] = _number(rec, "membrane_potential", where)
-        state = _integer(rec, "trinary_state", where)
+        V[i] = number_field(rec, "membrane_potential", where)
+        state = int_field(rec, "trinary_state", where)
         if state not in (-1, 0, 1):
             raise NetworkFormatError(f"{where}.trinary_state: must be -1, 0 or 1, got {state}")
         s[i] = state
-        a[i] = _number(rec, "adaptation", where)
-        r[i] = _number(rec, "autoreceptor", where, default=0.0)
-        h[i] = _number(rec, "health", where)
-        active[i] = _boolean(rec, "is_active", where)
+        a[i] = number_field(rec, "adaptation", where)
+        r[i] = number_field(rec, "autoreceptor", where, default=0.0)
+        h[i] = number_field(rec, "health", where)
+        active[i] = bool_field(rec, "is_active", where)
         ntype[i] = code
 
     syns = obj.get("synapses")
@@ -188,9 +203,9 @@ def parse_network(obj: Any) -> ParsedNetwork:
     seen: dict[tuple[int, int], int] = {}
     for k, raw in enumerate(syns):
         where = f"synapses[{k}]"
-        rec = _object(raw, where)
-        p = _integer(rec, "pre_id", where)
-        q = _integer(rec, "post_id", where)
+        rec = object_field(raw, where)
+        p = int_field(rec, "pre_id", where)
+        q = int_field(rec, "post_id", where)
         for key, nid in (("pre_id", p), ("post_id", q)):
             if not 0 <= nid < N:
                 raise NetworkFormatError(f"{where}.{key}: unknown neuron id {nid} (network has {N})")
@@ -202,14 +217,14 @@ def parse_network(obj: Any) -> ParsedNetwork:
             raise NetworkFormatError(f"{where}: duplicate synapse {p} -> {q} (first at synapses[{seen[p, q]}])")
         seen[p, q] = k
         pre[k], post[k] = p, q
-        wf[k] = _number(rec, "w_fast", where)
-        ws[k] = _number(rec, "w_slow", where)
-        wm[k] = _number(rec, "w_meta", where)
-        silent[k] = _boolean(rec, "is_silent", where)
-        modul[k] = _boolean(rec, "is_modulatory", where)
-        integ[k] = _number(rec, "integrity", where)
-        pre_tr[k] = _number(rec, "pre_trace", where, default=0.0)
-        post_tr[k] = _number(rec, "post_trace", where, default=0.0)
+        wf[k] = number_field(rec, "w_fast", where)
+        ws[k] = number_field(rec, "w_slow", where)
+        wm[k] = number_field(rec, "w_meta", where)
+        silent[k] = bool_field(rec, "is_silent", where)
+        modul[k] = bool_field(rec, "is_modulatory", where)
+        integ[k] = number_field(rec, "integrity", where)
+        pre_tr[k] = number_field(rec, "pre_trace", where, default=0.0)
+        post_tr[k] = number_field(rec, "post_trace", where, default=0.0)
         label = rec.get("synapse_type")
         if label is None:
             stype[k] = K.synapse_label(silent[k], modul[k], wf[k], ws[k])
@@ -218,13 +233,13 @@ def parse_network(obj: Any) -> ParsedNetwork:
         else:
             raise NetworkFormatError(f"{where}.synapse_type: must be one of {SYNAPSE_TYPE_NAMES}, got {label!r}")
 
-    nm_obj = _object(obj.get("neuromodulators"), "neuromodulators")
+    nm_obj = object_field(obj.get("neuromodulators"), "neuromodulators")
     unknown = sorted(set(nm_obj) - set(NEUROMODULATOR_NAMES))
     if unknown:
         raise NetworkFormatError(f"neuromodulators.{unknown[0]}: unknown neuromodulator")
-    nm = np.array([_number(nm_obj, name, "neuromodulators") for name in NEUROMODULATOR_NAMES])
-    time = _number(obj, "time", "network", default=0.0)
-    step_count = _integer(obj, "step_count", "network") if "step_count" in obj else 0
+    nm = np.array([number_field(nm_obj, name, "neuromodulators") for name in NEUROMODULATOR_NAMES])
+    time = number_field(obj, "time", "network", default=0.0)
+    step_count = int_field(obj, "step_count", "network") if "step_count" in obj else 0
     if step_count < 0:
         raise NetworkFormatError(f"network.step_count: must be >= 0, got {step_count}")
     return ParsedNetwork(params, V, s, a, r, h, active, ntype, pre, post, wf, ws, wm, silent, modul,

@@ -7,15 +7,16 @@ parameters object read from a reference JSON file writes back unchanged.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from engine import neuraxon_kernels as K
 
-__all__ = ["V1", "Extensions", "NetworkFormatError", "NetworkParameters"]
+__all__ = ["V1", "Extensions", "NetworkFormatError", "NetworkParameters", "check_fields", "parameters_from_dict"]
 
 
 class NetworkFormatError(ValueError):
@@ -48,7 +49,52 @@ class Extensions:
 V1 = Extensions()
 
 
+_P = TypeVar("_P")
+
 _INT_FIELDS = ("num_input_neurons", "num_hidden_neurons", "num_output_neurons", "simulation_steps")
+
+
+def parameters_from_dict(cls: type[_P], obj: Any) -> _P:
+    """``cls(**obj)`` for a JSON ``parameters`` object: missing keys take defaults, unknown keys
+    are refused with :class:`NetworkFormatError`."""
+    if not isinstance(obj, dict):
+        raise NetworkFormatError(f"parameters: must be an object, got {type(obj).__name__}")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        raise NetworkFormatError(f"parameters.{unknown[0]}: unknown parameter")
+    return cls(**obj)
+
+
+def check_fields(params: Any, int_fields: Collection[str], bool_fields: Collection[str] = (),
+                 skip: Collection[str] = ()) -> None:
+    """Validate a frozen parameters dataclass in place: ``network_name`` a string, ``int_fields``
+    integers >= 0, ``bool_fields`` booleans, every other field a finite number (stored as float).
+
+    Raises :class:`NetworkFormatError` naming ``parameters.<field>``.
+    """
+    for f in fields(params):
+        if f.name in skip:
+            continue
+        value = getattr(params, f.name)
+        where = f"parameters.{f.name}"
+        if f.name == "network_name":
+            if not isinstance(value, str):
+                raise NetworkFormatError(f"{where}: must be a string, got {type(value).__name__}")
+        elif f.name in bool_fields:
+            if not isinstance(value, bool):
+                raise NetworkFormatError(f"{where}: must be true or false, got {value!r}")
+        elif f.name in int_fields:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise NetworkFormatError(f"{where}: must be an integer, got {value!r}")
+            if value < 0:
+                raise NetworkFormatError(f"{where}: must be >= 0, got {value}")
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise NetworkFormatError(f"{where}: must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise NetworkFormatError(f"{where}: must be finite, got {value!r}")
+            object.__setattr__(params, f.name, float(value))
 
 
 @dataclass(frozen=True)
@@ -90,23 +136,7 @@ class NetworkParameters:
     simulation_steps: int = 100
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            where = f"parameters.{f.name}"
-            if f.name == "network_name":
-                if not isinstance(value, str):
-                    raise NetworkFormatError(f"{where}: must be a string, got {type(value).__name__}")
-            elif f.name in _INT_FIELDS:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise NetworkFormatError(f"{where}: must be an integer, got {value!r}")
-                if value < 0:
-                    raise NetworkFormatError(f"{where}: must be >= 0, got {value}")
-            else:
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise NetworkFormatError(f"{where}: must be a number, got {value!r}")
-                if not math.isfinite(value):
-                    raise NetworkFormatError(f"{where}: must be finite, got {value!r}")
-                object.__setattr__(self, f.name, float(value))
+        check_fields(self, _INT_FIELDS)
         for name in ("membrane_time_constant", "tau_fast", "tau_slow", "tau_meta", "stdp_window", "dt"):
             if getattr(self, name) <= 0.0:
                 raise NetworkFormatError(f"parameters.{name}: must be > 0, got {getattr(self, name)}")
@@ -132,13 +162,7 @@ class NetworkParameters:
     @classmethod
     def from_dict(cls, obj: Any) -> NetworkParameters:
         """Parameters from a reference JSON ``parameters`` object; unknown keys are refused."""
-        if not isinstance(obj, dict):
-            raise NetworkFormatError(f"parameters: must be an object, got {type(obj).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise NetworkFormatError(f"parameters.{unknown[0]}: unknown parameter")
-        return cls(**obj)
+        return parameters_from_dict(cls, obj)
 
     def to_dict(self) -> dict[str, Any]:
         """The reference JSON ``parameters`` object (integer fields as ints)."""

@@ -7,6 +7,7 @@ import numpy as np
 from engine.activity import activity_measures
 from engine.batch import run_many
 from engine.neuraxon import Network, NetworkParameters
+from engine.neuraxon_v2 import NetworkParametersV2, NetworkV2
 
 
 def test_measures_from_counts() -> None:
@@ -46,3 +47,22 @@ def test_run_many_is_independent_of_thread_count() -> None:
         results.append([(r.states.tobytes(), r.n_syn.tobytes()) for r in recs])
     assert results[0] == results[1] == results[2]
     assert len({x for x, _ in results[0]}) > 1  # different seeds really differ
+
+
+def test_run_many_v2_is_independent_of_thread_count_and_counts_criticality() -> None:
+    """v2 networks (stochastic mode: each draws from its own generator) run on threads alike."""
+    params = NetworkParametersV2(num_input_neurons=5, num_hidden_neurons=40, num_output_neurons=5)
+    inputs = np.tile([1, 0, -1, 1, 1], (80, 1))
+    results = []
+    for threads in (1, 2, 4):
+        nets = [NetworkV2.build(params, rng=s) for s in range(6)]
+        recs = run_many(nets, 80, inputs=inputs, record=("states", "n_syn", "counts"), threads=threads)
+        results.append([(r.states.tobytes(), r.n_syn.tobytes(), r.counts.tobytes()) for r in recs])
+    assert results[0] == results[1] == results[2]
+    assert len({x for x, _, _ in results[0]}) > 1
+    rec = recs[0]
+    inner = rec.states[:, 5:]  # hidden and output neurons; none can die at full health
+    assert rec.counts[:, 3].tolist() == (inner == 1).sum(axis=1).tolist()
+    assert rec.counts[:, 4].tolist() == (inner == -1).sum(axis=1).tolist()
+    m = activity_measures(rec.counts[:, 3:])
+    assert m.active_fraction > 0 and m.branching_ratio > 0

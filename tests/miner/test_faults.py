@@ -62,8 +62,18 @@ async def _quiesce(daemon: MinerDaemon, server: ServerProcess) -> None:
     submitter = daemon.submitter
     assert submitter is not None
     await asyncio.to_thread(set_server_idle, server, True)
-    await wait_for(lambda: (job := daemon.stats.job) is not None and job.job.is_idle and not submitter.pending,
-                   30, "idle, with every result answered")
+    pool = daemon.pool
+    assert pool is not None
+
+    def quiet() -> bool:
+        # Idle job, every worker parked on it (an iteration in progress when it came has finished and
+        # handed in its result), no result waiting to be journaled, and every result answered.
+        job, active = daemon.stats.job, pool.board.current
+        return (job is not None and job.job.is_idle and active is not None and not active.computable
+                and all(g == active.generation for g in pool.parked_on)
+                and daemon._found is not None and daemon._found.empty() and not submitter.pending)
+
+    await wait_for(quiet, 60, "idle, with every result answered")
 
 
 async def _settle(daemon: MinerDaemon) -> None:

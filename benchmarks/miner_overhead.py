@@ -34,8 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from miner.bench import measure
 from miner.cpu import resolve_threads
-from miner.scorers import NeuraxonScorer, NeuraxonWork
+from miner.scorers import Scorer
+from protocol.fields import Algo
 from protocol.identity import public_key_from_identity
+from scoring import registry
 from scoring.neuraxon_task import DEFAULT_TASK
 from tests.miner.harness import ROOT, WALLET, ServerProcess, clean_env, miner_command, set_server_idle
 
@@ -108,9 +110,11 @@ def main() -> int:
                       str(threads), "--api-port", str(port), "--journal-file", str(tmp / "journal.jsonl"),
                       "--print-interval-seconds", "3600", "--log-format", "json"),
         cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    scorer = NeuraxonScorer()
+    scorer = Scorer(Algo.NEURAXON)
     # The miner's exact work: the server's task (the threshold does not enter the walk) for its identity.
-    work = NeuraxonWork(DEFAULT_TASK.replace(threshold=UNREACHABLE), public_key_from_identity(WALLET), None)
+    entry = registry.default_entry(Algo.NEURAXON)
+    work = scorer.bind(entry, entry.prepare(DEFAULT_TASK.replace(threshold=UNREACHABLE)),
+                       public_key_from_identity(WALLET))
     bench_rates, mine_rates = [], []
     try:
         _wait(lambda: _status_or_none(port) is not None and _status_or_none(port)["iterations_total"] > 0, 120)

@@ -18,11 +18,9 @@ feed-free stretch (Brent's cycle finding): such a window can never end, so the e
 timeout without running to ``max_ticks``. Every shortcut here is exact: results equal
 :func:`engine.bpp9000.errors_per_window`.
 
-Caching: numba keys an on-disk cached kernel on its own file and bytecode only, not on the
-kernels and intrinsics it compiles in from other files. So the kernels here are uncached
-building blocks, and the two entry points (:func:`errors_sliced`, :func:`walk_sliced`) are
-built in a closure over a digest of every source file they depend on: editing any of them
-gives the entry points a new cache key instead of silently reusing stale machine code.
+Caching: the kernels here are uncached building blocks compiled into the two cached entry points
+(:func:`errors_sliced`, :func:`walk_sliced`); the cache directory is keyed by every engine source
+(:func:`engine._jit.cache_dir`), so editing any of them never reuses stale machine code.
 
 Shapes and dtypes (``P`` neurons, ``C`` cone neurons, ``B`` words, ``T`` rows):
 
@@ -35,14 +33,9 @@ Shapes and dtypes (``P`` neurons, ``C`` cone neurons, ``B`` words, ``T`` rows):
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
-from engine import _bpp9000_window, _jit, _simd
 from engine._bpp9000_window import LUT_SIZE, MAX_CHANGES_PER_STEP, mutation_entry
 from engine._jit import njit
 from engine._simd import PLANE_BYTES, advance_lanes64, code_planes, feed_input8, update_neuron8, update_neuron16
@@ -445,59 +438,41 @@ def _walk(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: in
     return best
 
 
-def _sources_digest(*paths: str | None) -> int:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(str(path)).read_bytes())
-    return int.from_bytes(digest.digest()[:7], "little")
+@njit
+def errors_sliced(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+                  input_idx: npt.NDArray[np.int32], cone_inputs: npt.NDArray[np.int32], signal: int,
+                  output: int, inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
+                  rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
+                  n_words: int, tail_lanes: int) -> np.int64:
+    """Error count of one network over all windows (bit-sliced); INFINITE on a timeout.
+
+    Arguments as :func:`walk_sliced` minus the walk's; ``lut`` uint8[P, 27] is not modified.
+    """
+    sel = np.empty((cone.shape[0], 2, 3, 3), dtype=np.uint8)
+    lut_subset_codes(lut, cone, sel)
+    return _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
+                   rowcode, window_width, max_ticks, INFINITE, n_words, tail_lanes,
+                   np.full(1, -1, dtype=np.int64))
 
 
-def _entry_points(salt: int) -> tuple[Any, Any]:
-    # `salt` is a closure variable, so it is part of numba's cache key for both entry points.
-    @njit
-    def errors_sliced(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
-                      input_idx: npt.NDArray[np.int32], cone_inputs: npt.NDArray[np.int32], signal: int,
-                      output: int, inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
-                      rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
-                      n_words: int, tail_lanes: int) -> np.int64:
-        if salt < 0:
-            return INFINITE
-        sel = np.empty((cone.shape[0], 2, 3, 3), dtype=np.uint8)
-        lut_subset_codes(lut, cone, sel)
-        return _errors(lut, sel, nbr, cone, input_idx, cone_inputs, signal, output, inputs, targets,
-                       rowcode, window_width, max_ticks, INFINITE, n_words, tail_lanes,
-                       np.full(1, -1, dtype=np.int64))
+@njit
+def walk_sliced(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: int, steps: int,
+                nbr: npt.NDArray[np.int32], updated: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
+                cone_pos: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
+                cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
+                inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
+                rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
+                n_words: int, tail_lanes: int) -> np.int64:
+    """The mutation walk on the bit-sliced kernel; same result as ``walk_per_window``.
 
-    @njit
-    def walk_sliced(lut: npt.NDArray[np.uint8], seeds: npt.NDArray[np.uint64], changes: int, steps: int,
-                    nbr: npt.NDArray[np.int32], updated: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
-                    cone_pos: npt.NDArray[np.int32], input_idx: npt.NDArray[np.int32],
-                    cone_inputs: npt.NDArray[np.int32], signal: int, output: int,
-                    inputs: npt.NDArray[np.uint8], targets: npt.NDArray[np.uint8],
-                    rowcode: npt.NDArray[np.uint64], window_width: int, max_ticks: int,
-                    n_words: int, tail_lanes: int) -> np.int64:
-        if salt < 0:
-            return INFINITE
-        return _walk(lut, seeds, changes, steps, nbr, updated, cone, cone_pos, input_idx, cone_inputs,
-                     signal, output, inputs, targets, rowcode, window_width, max_ticks, n_words, tail_lanes)
-
-    return errors_sliced, walk_sliced
-
-
-errors_sliced, walk_sliced = _entry_points(
-    _sources_digest(_jit.__file__, _simd.__file__, _bpp9000_window.__file__, __file__))
-errors_sliced.__doc__ = """Error count of one network over all windows (bit-sliced); INFINITE on a timeout.
-
-Arguments as :func:`walk_sliced` minus the walk's; ``lut`` uint8[P, 27] is not modified.
-"""
-walk_sliced.__doc__ = """The mutation walk on the bit-sliced kernel; same result as ``walk_per_window``.
-
-``lut`` uint8[P, 27] (the root, modified in place); ``seeds`` uint64[>= steps*10]; ``changes``
-L; ``steps`` S; ``cone`` int32[C] updated neurons that reach signal/output (ascending);
-``cone_pos`` int32[P] position in ``cone`` or -1; ``cone_inputs`` int32[K] positions (in
-``input_idx``) of the inputs cone neurons read; ``rowcode`` uint64[T] packed input rows;
-``n_words`` 64-window words of lanes (a multiple of 8); ``tail_lanes`` windows still running
-(none waiting) at which the rest finish one by one in scalar code (8 is a good default). Steps
-whose mutations leave every cone entry as it was are not re-evaluated, and an evaluation stops
-once its count exceeds the current one (that step is rejected either way).
-"""
+    ``lut`` uint8[P, 27] (the root, modified in place); ``seeds`` uint64[>= steps*10]; ``changes``
+    L; ``steps`` S; ``cone`` int32[C] updated neurons that reach signal/output (ascending);
+    ``cone_pos`` int32[P] position in ``cone`` or -1; ``cone_inputs`` int32[K] positions (in
+    ``input_idx``) of the inputs cone neurons read; ``rowcode`` uint64[T] packed input rows;
+    ``n_words`` 64-window words of lanes (a multiple of 8); ``tail_lanes`` windows still running
+    (none waiting) at which the rest finish one by one in scalar code (8 is a good default). Steps
+    whose mutations leave every cone entry as it was are not re-evaluated, and an evaluation stops
+    once its count exceeds the current one (that step is rejected either way).
+    """
+    return _walk(lut, seeds, changes, steps, nbr, updated, cone, cone_pos, input_idx, cone_inputs,
+                 signal, output, inputs, targets, rowcode, window_width, max_ticks, n_words, tail_lanes)

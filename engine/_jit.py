@@ -3,7 +3,10 @@
 Scores must be bit-reproducible on every machine, so no kernel uses ``fastmath`` (which allows
 reassociation and flush-to-zero) and no kernel does a parallel reduction inside one score.
 ``nogil`` lets worker threads run kernels concurrently; ``cache`` keeps compiled code on disk
-(see :data:`CACHE_DIR`) so that a restart does not pay the JIT again.
+(see :func:`cache_dir`) so that a restart does not pay the JIT again.
+
+Importing an engine module touches no file: a cached kernel gets a deferred cache that finds (and
+creates) its directory when the kernel is first compiled or loaded, i.e. on its first call.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numba
+from numba.core.caching import FunctionCache, NullCache
+
+__all__ = ["JIT_FLAGS", "cache_dir", "njit"]
 
 
 def _source_digest() -> str:
@@ -53,7 +60,7 @@ def _prune_old(base: str, keep: str) -> None:
             continue
 
 
-def _cache_dir() -> str:
+def _make_cache_dir() -> str:
     base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "neuraxon-miner", "numba")
     digest = _source_digest()
@@ -69,29 +76,78 @@ def _cache_dir() -> str:
     return path
 
 
-#: Where compiled kernels are cached: ``$NUMBA_CACHE_DIR`` (default ``~/.cache/neuraxon-miner/numba``)
-#: plus a digest of the engine's sources. Set before any kernel module applies ``@njit``.
-CACHE_DIR = _cache_dir()
-setattr(numba.config, "CACHE_DIR", CACHE_DIR)  # noqa: B010 - config attributes are dynamic
+_cache_dir: str | None = None
+_cache_dir_lock = threading.Lock()
 
-#: Flags for serial kernels (the default for everything).
+
+def cache_dir() -> str:
+    """Where compiled kernels are cached: ``$NUMBA_CACHE_DIR`` (default ``~/.cache/neuraxon-miner/numba``)
+    plus a digest of the engine's sources. Computed (and created) on first use, then fixed for the process."""
+    global _cache_dir  # noqa: PLW0603 - one value per process, set once under the lock
+    with _cache_dir_lock:
+        if _cache_dir is None:
+            _cache_dir = _make_cache_dir()
+            setattr(numba.config, "CACHE_DIR", _cache_dir)  # noqa: B010 - config attributes are dynamic
+        return _cache_dir
+
+
+class _DeferredCache(NullCache):
+    """numba's on-disk cache of one kernel, created at the kernel's first compile or load.
+
+    numba's own ``cache=True`` locates (stats, creates) the cache directory when the decorator
+    runs, i.e. at import; this stand-in defers that, and the digest of the sources, to first use.
+    """
+
+    def __init__(self, py_func: Any) -> None:
+        self._py_func = py_func
+        self._real: Any = None
+        self._lock = threading.Lock()
+
+    def _cache(self) -> Any:
+        with self._lock:
+            if self._real is None:
+                cache_dir()  # numba's locator reads numba.config.CACHE_DIR
+                self._real = FunctionCache(self._py_func)
+            return self._real
+
+    @property
+    def cache_path(self) -> str:
+        return str(self._cache().cache_path)
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        return self._cache().load_overload(sig, target_context)
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        self._cache().save_overload(sig, data)
+
+    def enable(self) -> None:
+        self._cache().enable()
+
+    def disable(self) -> None:
+        self._cache().disable()
+
+    def flush(self) -> None:
+        self._cache().flush()
+
+
+#: Flags for every kernel (``cache`` is applied through the deferred cache above).
 JIT_FLAGS: dict[str, Any] = {"nogil": True, "cache": True, "fastmath": False}
-
-#: Flags for kernels that ``prange`` over independent items (never inside one score).
-PARALLEL_JIT_FLAGS: dict[str, Any] = {**JIT_FLAGS, "parallel": True}
 
 
 def njit(*args: Any, **overrides: Any) -> Any:
-    """``numba.njit`` with the project's flags; usable bare (``@njit``) or with overrides."""
+    """``numba.njit`` with the project's flags; usable bare (``@njit``) or with overrides (``@njit(cache=False)``)."""
     flags = {**JIT_FLAGS, **overrides}
-    if args and callable(args[0]) and len(args) == 1 and not overrides:
-        return numba.njit(**flags)(args[0])
-    return numba.njit(*args, **flags)
+    cache = flags.pop("cache")
 
+    def decorate(func: Any) -> Any:
+        dispatcher = numba.njit(**flags)(func)
+        if cache:
+            # Dispatcher.enable_caching() would build numba's cache now; this is the same slot, deferred.
+            dispatcher._cache = _DeferredCache(dispatcher.py_func)
+        return dispatcher
 
-def njit_parallel(*args: Any, **overrides: Any) -> Any:
-    """``numba.njit`` with ``parallel=True``, for prange over independent items."""
-    flags = {**PARALLEL_JIT_FLAGS, **overrides}
-    if args and callable(args[0]) and len(args) == 1 and not overrides:
-        return numba.njit(**flags)(args[0])
-    return numba.njit(*args, **flags)
+    if args and callable(args[0]) and len(args) == 1:
+        return decorate(args[0])
+    if args:
+        raise TypeError("njit takes no signatures: kernels compile lazily for the types they are called with")
+    return decorate

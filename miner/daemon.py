@@ -30,9 +30,9 @@ from miner.journal import Journal, JournalError
 from miner.metrics import MinerMetrics
 from miner.preparation import JobPreparer
 from miner.results import ResultSubmitter, SubmitPolicy
-from miner.scorers import Scorer, available_scorers
+from miner.scorers import Scorer, available_scorers, choose_backends
 from miner.sd_notify import SystemdNotifier
-from miner.selftest import SelfTestError, run_self_tests
+from miner.selftest import SelfTestError, check_backend, run_self_tests
 from miner.settings import MinerSettings
 from miner.sources.connection import (
     ConnectError,
@@ -48,6 +48,7 @@ from miner.workers import FoundResult, JobBoard, WorkerPool
 from protocol.errors import ErrorCode
 from protocol.fields import Algo
 from protocol.messages import StratumAck, StratumJob, StratumStats
+from scoring.registry import BackendChoice, BackendUnavailableError
 
 __all__ = ["MinerDaemon", "format_duration"]
 
@@ -82,7 +83,8 @@ class MinerDaemon:
                  environ: Mapping[str, str] | None = None, scorers: dict[Algo, Scorer] | None = None) -> None:
         self.settings = settings
         self.threads = resolve_threads(settings.threads)
-        self.scorers = scorers if scorers is not None else available_scorers(bpp9000_changes=settings.bpp9000_changes)
+        self.scorers = scorers if scorers is not None else available_scorers(
+            backend=settings.backend, bpp9000_changes=settings.bpp9000_changes, check=check_backend)
         self.stats = MinerStats(threads=self.threads, algos=[a.label for a in self.scorers], worker=settings.worker,
                                 embedded=settings.embedded, worker_error_limit=settings.worker_error_limit)
         self.metrics = MinerMetrics(self.stats, registry)
@@ -174,6 +176,13 @@ class MinerDaemon:
                 return exit_codes.EXIT_API_BIND
             log.info("api_listening", url=self.stats.api_url, token_required=s.api_token is not None,
                      endpoints=["/", "/metrics", "/healthz", "/readyz", "/status"])
+        code, error, backends = await self._choose_backends()
+        if code != exit_codes.EXIT_OK:
+            log.error("backend_unusable", backend=s.backend, error=error)
+            return code
+        for name, choice in backends:
+            log.info("backend_selected", algo=name, backend=choice.backend.name, requested=s.backend,
+                     reason=choice.reason)
         if s.self_test:
             # Neuraxon (the main work) before anything else; other algorithms before their first job.
             first = {Algo.NEURAXON} & set(self.scorers)
@@ -257,6 +266,15 @@ class MinerDaemon:
                       exc_info=exc)
             self.exit_code = exit_codes.EXIT_ERROR
             self.request_stop("internal error")
+
+    async def _choose_backends(self) -> tuple[int, str, list[tuple[str, BackendChoice]]]:
+        """Every algorithm's backend, chosen now (a GPU's self-test runs here): (exit code, error, choices)."""
+        try:
+            return exit_codes.EXIT_OK, "", await asyncio.to_thread(choose_backends, self.scorers)
+        except BackendUnavailableError as exc:
+            return exit_codes.EXIT_CONFIG, f"--backend {self.settings.backend}: {exc}", []
+        except SelfTestError as exc:
+            return exit_codes.EXIT_SELF_TEST, f"--backend {self.settings.backend}: self-test FAILED: {exc}", []
 
     def _self_test_one(self, algo: Algo) -> None:
         """Self-test one algorithm (in a thread, before its first job)."""
@@ -469,6 +487,10 @@ class MinerDaemon:
         except JournalError as exc:
             return exit_codes.EXIT_JOURNAL, f"journal: {exc}"
         lines.append(f"journal: {self.settings.journal_path} ({pending} pending results)")
+        code, error, backends = await self._choose_backends()
+        if code != exit_codes.EXIT_OK:
+            return code, error
+        lines += [f"backend {name}: {choice.backend.name} ({choice.reason})" for name, choice in backends]
         if self.settings.self_test:
             try:
                 reports = await asyncio.to_thread(run_self_tests, self.scorers)

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from Crypto.Hash import KangarooTwelve
 
 from miner.journal import WorkKey
 from miner.results import work_key
@@ -30,16 +29,13 @@ from miner.stats import MinerStats
 from miner.workers import ActiveJob, JobBoard
 from protocol.fields import Algo
 from protocol.messages import StratumJob
+from scoring.ids import k12_hex
 
 __all__ = ["JobPreparer"]
 
 log = structlog.get_logger("miner")
 
 _CACHE_SIZE = 4
-
-
-def _k12_hex(data: bytes) -> str:
-    return bytes(KangarooTwelve.new(data=data).read(32)).hex()
 
 
 class JobPreparer:
@@ -146,7 +142,7 @@ class JobPreparer:
         if cached is not None:
             return cached
         body = await conn.fetch(url)
-        actual = _k12_hex(body)
+        actual = k12_hex(body)
         if actual != expected_hash:
             raise JobPreparationError(f"{what} from {url}: K12 {actual[:16]}... does not match the job's "
                                       f"{expected_hash[:16]}...")

@@ -162,7 +162,7 @@ class ResultSubmitter:
         record = JournalRecord(found.result_id, encode(submit), found.work_key, found.kind, found.found_at)
         await asyncio.to_thread(self.journal.add, record)
         self.pending[found.result_id] = PendingResult(record, submit, found.job.algo.higher_is_better, session, False)
-        self.stats.record_found(found.kind, found.score)
+        self.stats.record_found(found.kind)
         self._update_gauge()
         log.info("result_found", kind=found.kind, score=found.score, job=found.job.job_id,
                  nonce=submit.nonce[:16], server=found.server)

@@ -1,41 +1,40 @@
-"""Per-algorithm scorers: prepare a job's work once, then score one nonce at a time from any thread.
+"""The miner's glue to the scoring registry: a job in, work the worker threads score out.
 
-A :class:`Scorer` turns a job (plus what the event loop downloaded for it: the task document, the
-parent network) into a :class:`PreparedWork`. ``PreparedWork.score(nonce)`` is what a worker thread
-calls in its loop: thread-safe, no I/O, the heavy part in nogil numba kernels, and bit-for-bit the
-integer the work server recomputes. Whether a score is worth submitting is the job's rule
-(:meth:`Scorer.is_solution`, :meth:`Scorer.is_share`: threshold, share threshold, parent, and the
-algorithm's direction).
-
-Algorithms: ``neuraxon`` (algo 0, :mod:`scoring.neuraxon`) always; ``bpp9000`` (algo 1,
-:mod:`scoring.bpp9000`) when that module is installed — its 512 MiB random2 pool is built once
-per mining seed and shared by every thread.
+A :class:`Scorer` stands for one algorithm family (``Algo``). It turns a job (plus what the event
+loop downloaded for it: the task document, the parent network) into a :class:`PreparedWork`: it
+resolves the registry entry the task names (:func:`scoring.registry.resolve`), loads and checks the
+task, prepares it with the job's seed and parent, and binds it to the chosen backend. Everything
+that decides a score is the registry entry's; this module only maps protocol fields to its inputs.
+``PreparedWork.score_batch(nonces)`` is what a worker thread calls in its loop: thread-safe, no
+I/O, bit-for-bit the integers the work server recomputes. Whether a score is worth submitting is
+the job's rule (:meth:`Scorer.is_solution`, :meth:`Scorer.is_share`: threshold, share threshold,
+parent, and the family's direction).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from protocol.fields import Algo
 from protocol.messages import StratumJob
+from scoring import registry
 
 __all__ = [
-    "Bpp9000Scorer",
+    "BoundWork",
     "JobInputs",
     "JobPreparationError",
-    "NeuraxonScorer",
     "PreparedWork",
     "Scorer",
     "available_scorers",
+    "choose_backends",
 ]
 
 
 class JobPreparationError(Exception):
-    """A job this miner cannot work on (unknown algorithm, invalid task, forged parent, ...)."""
+    """A job this miner cannot work on (unknown algorithm or version, invalid task, forged parent, ...)."""
 
 
 @dataclass(frozen=True)
@@ -56,32 +55,113 @@ class PreparedWork(ABC):
 
     #: Fixed leading nonce bytes of this algorithm (``NoncePrefix`` follows them).
     nonce_head: bytes = b""
+    #: Nonces a worker hands to :meth:`score_batch` at once (the backend's preference).
+    batch_size: int = 1
 
     @abstractmethod
     def score(self, nonce: bytes) -> int:
         """The integer score of ``nonce`` (32 bytes) for this work. Thread-safe; may take seconds."""
 
+    def score_batch(self, nonces: Sequence[bytes]) -> list[int]:
+        """The scores of several nonces, in order (what worker threads call)."""
+        return [self.score(nonce) for nonce in nonces]
 
-class Scorer(ABC):
-    """An algorithm as the miner sees it."""
 
-    algo: Algo
+class BoundWork(PreparedWork):
+    """A registry entry's prepared work for one identity, on one backend."""
+
+    def __init__(self, entry: registry.Algorithm, prepared: Any, public_key: bytes, scorer: registry.BatchScorer,
+                 nonce_head: bytes = b"") -> None:
+        self.entry = entry
+        self.prepared = prepared
+        self.public_key = public_key
+        self.scorer = scorer
+        self.nonce_head = nonce_head
+        self.batch_size = max(1, scorer.batch_size)
+
+    def score(self, nonce: bytes) -> int:
+        return self.scorer.score_batch(self.public_key, [nonce])[0]
+
+    def score_batch(self, nonces: Sequence[bytes]) -> list[int]:
+        return self.scorer.score_batch(self.public_key, nonces)
+
+
+#: Runs an entry's known answers on a backend; raises on a wrong one (see :mod:`miner.selftest`).
+BackendCheck = Callable[[registry.Algorithm, registry.Backend], None]
+
+
+class Scorer:
+    """An algorithm family as the miner mines it.
+
+    ``backend`` is ``--backend`` (``auto``, ``cpu`` or ``cuda``), resolved per registry entry on first
+    use (:meth:`backend_for`; ``check`` is the self-test ``auto`` requires of a GPU backend);
+    ``nonce_choices`` are the miner's choices inside the canonical nonce head (bpp9000: ``changes``).
+    """
+
+    def __init__(self, algo: Algo, *, backend: str = "cpu", nonce_choices: Mapping[str, int] | None = None,
+                 check: BackendCheck | None = None) -> None:
+        if backend not in registry.BACKEND_CHOICES:
+            raise ValueError(f"backend must be one of {', '.join(registry.BACKEND_CHOICES)}, got {backend!r}")
+        self.algo = algo
+        self.backend = backend
+        self.nonce_choices = dict(nonce_choices or {})
+        self.check = check
+        self._choices: dict[str, registry.BackendChoice] = {}
 
     @property
     def name(self) -> str:
         """Lower-case algorithm name (``neuraxon``, ``bpp9000``)."""
         return self.algo.label
 
-    @abstractmethod
+    def backend_for(self, entry: registry.Algorithm) -> registry.BackendChoice:
+        """The backend ``entry`` runs on here, and why (chosen once per entry).
+
+        Raises :class:`~scoring.registry.BackendUnavailableError` when ``cuda`` was asked for and
+        cannot run."""
+        found = self._choices.get(entry.name)
+        if found is None:
+            found = self._choices[entry.name] = registry.choose_backend(entry, self.backend, self.check)
+        return found
+
     def prepare(self, inputs: JobInputs) -> PreparedWork:
         """Everything derived from the job alone, computed once (may take seconds; runs off the loop).
 
         Raises :class:`JobPreparationError` for a job that cannot be mined.
         """
+        job = inputs.job
+        description: registry.TaskDescription | None = job.task if job.task is not None else inputs.task_document
+        if description is None:
+            raise JobPreparationError(f"the {self.name} job has no task (Task or the document behind TaskUrl)")
+        try:
+            entry = registry.resolve(job.algo, description)
+            task = entry.load_task(description)
+        except (registry.UnknownAlgorithmError, registry.TaskError) as exc:
+            raise JobPreparationError(f"invalid {self.name} task: {exc}") from None
+        own_id = entry.task_id(task)
+        if own_id is not None and own_id != job.task_id:
+            raise JobPreparationError(f"TaskId {job.task_id[:16]}... is not the id of the task sent ({own_id[:16]}...)")
+        parent = None
+        if job.parent is not None:
+            if inputs.parent_network is None:
+                raise JobPreparationError("the job names a parent but its network is missing")
+            parent = registry.Parent(inputs.parent_network, job.parent.score)
+        try:
+            prepared = entry.prepare(task, seed=bytes.fromhex(job.random_seed), parent=parent)
+        except (registry.ParentError, registry.TaskError) as exc:
+            raise JobPreparationError(str(exc)) from None
+        return self.bind(entry, prepared, job.public_key)
 
-    @abstractmethod
+    def bind(self, entry: registry.Algorithm, prepared: Any, public_key: bytes) -> PreparedWork:
+        """``prepared`` (from ``entry.prepare``) for ``public_key`` on this scorer's backend."""
+        choice = self.backend_for(entry)
+        return BoundWork(entry, prepared, public_key, choice.backend.bind(entry, prepared),
+                         entry.nonce_head(self.nonce_choices))
+
     def bench_work(self) -> PreparedWork:
-        """A representative offline work (the default task) for ``neuraxon-miner bench``."""
+        """A representative offline work (the default version's bench case) for ``neuraxon-miner bench``."""
+        entry = registry.default_entry(self.algo)
+        case = entry.bench_case()
+        return self.bind(entry, entry.prepare(case.task, seed=case.seed), case.public_key)
 
     def is_solution(self, job: StratumJob, score: int) -> bool:
         """Whether ``score`` is a full solution of ``job`` (threshold and parent, in the right direction)."""
@@ -92,128 +172,22 @@ class Scorer(ABC):
         return job.is_share(score)
 
 
-# ------------------------------------------------------------------------------------------ neuraxon
-class NeuraxonWork(PreparedWork):
-    """The Neuraxon walk of one (task, identity, parent): start genome and its score computed once."""
-
-    def __init__(self, spec: Any, public_key: bytes, parent: Any | None) -> None:
-        from engine.rng import state_from_bytes  # noqa: PLC0415 - numba modules load on first use
-        from scoring import neuraxon as NX  # noqa: PLC0415
-
-        self._nx = NX
-        self._state_from_bytes = state_from_bytes
-        self.prep = NX.prepare(spec)
-        self.public_key = public_key
-        if parent is None:
-            self.start = NX.root_genome(self.prep, public_key)
-        else:
-            try:
-                self.start = NX.genome_from_network(self.prep, parent.network)
-            except NX.ParentError as exc:
-                raise JobPreparationError(str(exc)) from None
-        # The walk kernel evaluates its start genome when given no score; doing it once here gives
-        # the same integer (the self-test checks it) and saves one lifetime per iteration.
-        self.start_score = NX.evaluate(self.prep, self.start)
-        if parent is not None and self.start_score != parent.score:
-            raise JobPreparationError(f"parent network scores {self.start_score}, not the claimed {parent.score}")
-        self._seed_prefix = public_key + self.prep.task_id
-
-    def score(self, nonce: bytes) -> int:
-        rng = self._state_from_bytes(self._nx.k12(self._seed_prefix, nonce))
-        return int(self._nx.walk(self.prep, self.start, rng, 1, self.start_score).score)
+def available_scorers(*, backend: str = "cpu", bpp9000_changes: int = 10,
+                      check: BackendCheck | None = None) -> dict[Algo, Scorer]:
+    """A scorer per algorithm family the registry knows."""
+    choices: dict[Algo, dict[str, int]] = {Algo.BPP9000: {"changes": bpp9000_changes}}
+    return {algo: Scorer(algo, backend=backend, nonce_choices=choices.get(algo), check=check) for algo in Algo}
 
 
-class NeuraxonScorer(Scorer):
-    """Algo 0: the Neuraxon training walk (:mod:`scoring.neuraxon`); higher is better."""
+def choose_backends(scorers: Mapping[Algo, Scorer]) -> list[tuple[str, registry.BackendChoice]]:
+    """Every registry entry's backend, chosen now (a GPU self-test runs here): ``(entry name, choice)``.
 
-    algo = Algo.NEURAXON
-
-    def prepare(self, inputs: JobInputs) -> PreparedWork:
-        from scoring import neuraxon as NX  # noqa: PLC0415
-        from scoring.neuraxon_task import TaskSpec, TaskSpecError  # noqa: PLC0415
-
-        job = inputs.job
-        try:
-            if job.task is not None:
-                spec = TaskSpec.from_dict(job.task)
-            elif inputs.task_document is not None:
-                spec = TaskSpec.from_dict(json.loads(inputs.task_document))
-            else:
-                raise JobPreparationError("the job has no task")
-        except (TaskSpecError, ValueError) as exc:
-            raise JobPreparationError(f"invalid Neuraxon task: {exc}") from None
-        if spec.task_id.hex() != job.task_id:
-            raise JobPreparationError(f"TaskId {job.task_id[:16]}... is not the id of the task sent "
-                                      f"({spec.task_id.hex()[:16]}...)")
-        parent = None
-        if job.parent is not None:
-            if inputs.parent_network is None:
-                raise JobPreparationError("the job names a parent but its network is missing")
-            parent = NX.Parent(inputs.parent_network, job.parent.score)
-        return NeuraxonWork(spec, job.public_key, parent)
-
-    def bench_work(self) -> PreparedWork:
-        from scoring.neuraxon_task import DEFAULT_TASK  # noqa: PLC0415
-
-        return NeuraxonWork(DEFAULT_TASK, bytes(range(32)), None)
-
-
-# ------------------------------------------------------------------------------------------ bpp9000
-class Bpp9000Work(PreparedWork):
-    """bpp9000 on one (mining seed, task): the shared pool and the prepared scorer."""
-
-    def __init__(self, scorer: Any, public_key: bytes, changes: int) -> None:
-        self.scorer = scorer
-        self.public_key = public_key
-        self.nonce_head = bytes([1, changes, 0])
-
-    def score(self, nonce: bytes) -> int:
-        return int(self.scorer.score(self.public_key, nonce))
-
-
-class Bpp9000Scorer(Scorer):
-    """Algo 1: Qubic's bpp9000 (:mod:`scoring.bpp9000`); lower is better. ``changes`` is L (nonce[1])."""
-
-    algo = Algo.BPP9000
-
-    def __init__(self, changes: int = 10) -> None:
-        if not 1 <= changes <= 10:
-            raise ValueError("bpp9000 changes per step must be 1..10")
-        self.changes = changes
-
-    def prepare(self, inputs: JobInputs) -> PreparedWork:
-        import dataclasses  # noqa: PLC0415
-
-        from scoring import bpp9000 as B  # noqa: PLC0415
-
-        job = inputs.job
-        if inputs.task_document is None:
-            raise JobPreparationError("a bpp9000 job needs its task file (TaskUrl)")
-        try:
-            task = B.parse_task(inputs.task_document, source=f"task {job.task_id}")
-            config = dataclasses.replace(B.PRODUCTION_CONFIG, threshold=job.threshold)
-            scorer = B.Bpp9000Scorer.for_seed(bytes.fromhex(job.random_seed), task, config)
-        except ValueError as exc:  # TaskFileError is a ValueError
-            raise JobPreparationError(f"invalid bpp9000 task: {exc}") from None
-        return Bpp9000Work(scorer, job.public_key, self.changes)
-
-    def bench_work(self) -> PreparedWork:
-        from scoring import bpp9000 as B  # noqa: PLC0415
-
-        seed = bytes(range(32))
-        pool = B.get_pool(seed)
-        task = B.synthetic_task(pool, B.PRODUCTION_CONFIG)
-        return Bpp9000Work(B.Bpp9000Scorer(pool, task, B.PRODUCTION_CONFIG), bytes(range(1, 33)), self.changes)
-
-
-def bpp9000_installed() -> bool:
-    """Whether :mod:`scoring.bpp9000` is part of this installation."""
-    return importlib.util.find_spec("scoring.bpp9000") is not None
-
-
-def available_scorers(*, bpp9000_changes: int = 10) -> dict[Algo, Scorer]:
-    """The scorers this installation has, by algorithm."""
-    table: dict[Algo, Scorer] = {Algo.NEURAXON: NeuraxonScorer()}
-    if bpp9000_installed():
-        table[Algo.BPP9000] = Bpp9000Scorer(bpp9000_changes)
-    return table
+    Raises :class:`~scoring.registry.BackendUnavailableError` when ``cuda`` was asked for and no
+    algorithm can run on it (one that has no cuda backend runs on the cpu, and says so).
+    """
+    plan = [(entry.name, scorer.backend_for(entry))
+            for scorer in scorers.values() for entry in registry.entries() if entry.algo == scorer.algo]
+    if any(s.backend == "cuda" for s in scorers.values()) and not any(c.backend.name == "cuda" for _, c in plan):
+        reasons = "; ".join(f"{name}: {choice.reason}" for name, choice in plan)
+        raise registry.BackendUnavailableError(f"cuda backend requested but unavailable ({reasons})")
+    return plan

@@ -95,6 +95,10 @@ class MinerSettings(BaseModel):
                             "cgroup CPU quota), a count such as 4, or a percentage such as 50%.")
     worker_nice: int = Field(0, ge=0, le=19,
                              description="Nice increment of the worker threads (0 = same priority as the rest).")
+    backend: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where scores are computed: cpu (numba kernels on the worker threads), cuda (a GPU; "
+                            "exit 2 when no algorithm can use one), or auto (cuda only when a GPU is present "
+                            "and its self-test passes, else cpu; the log says which and why).")
     self_test: bool = Field(True, description="Run the known-answer self-test and JIT warm-up of every scorer "
                                               "before taking work.")
     worker_error_limit: int = Field(

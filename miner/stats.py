@@ -74,7 +74,6 @@ class MinerStats:
         self.found: Counter[str] = Counter()
         self.resubmitted = 0
         self.best_score: int | None = None
-        self.last_score: int | None = None
         self.last_accepted_at: float | None = None  # wall clock
         self.servers: list[ServerState] = []
         self.server_switches = 0
@@ -108,10 +107,9 @@ class MinerStats:
         for meter, count in zip(self.worker_rates, self.pool.iterations, strict=False):
             meter.sample(count, t)
 
-    def record_found(self, kind: str, score: int) -> None:
+    def record_found(self, kind: str) -> None:
         """A worker found a result worth submitting."""
         self.found[kind] += 1
-        self.last_score = score
 
     def record_verdict(self, kind: str, verdict: Verdict, score: int, higher_is_better: bool) -> None:
         """A result reached its definitive verdict."""

@@ -7,8 +7,10 @@ repeats nonces), and between two iterations compares the board's generation with
 job replaces a stale one within one iteration. An idle job (or none) parks the threads on a
 condition variable: no CPU is used until the next job.
 
-A result worth submitting is handed to ``on_result`` (the daemon passes a function that queues it
-on the event loop with ``call_soon_threadsafe``); workers never submit anything themselves.
+A thread scores ``PreparedWork.batch_size`` nonces per call (1 on the cpu backend; a GPU backend
+takes many), so the generation is checked between two batches. A result worth submitting is handed
+to ``on_result`` (the daemon passes a function that queues it on the event loop with
+``call_soon_threadsafe``); workers never submit anything themselves.
 
 A scorer that raises does not kill its thread, and is never silent: the fault is counted (per
 algorithm), kept in :attr:`WorkerPool.faults` (one :class:`WorkerFault` per distinct error, with its
@@ -115,11 +117,6 @@ class JobBoard:
     def current(self) -> ActiveJob | None:
         """The newest published job."""
         return self._current
-
-    def next_generation(self) -> int:
-        """A generation number for a job about to be published."""
-        with self._cond:
-            return self._generation + 1
 
     def publish(self, make: Callable[[int], ActiveJob]) -> ActiveJob:
         """Publish ``make(generation)`` as the current job and wake every waiting worker."""
@@ -271,14 +268,15 @@ class WorkerPool:
         space = job.nonce_space(work.nonce_head).child(index, self.count)
         counter = space.random_counter()
         capacity = space.capacity
+        batch = max(1, min(work.batch_size, capacity))
         board, stop = self.board, self._stop
         iterations, last_progress, busy_since = self.iterations, self.last_progress, self.busy_since
         while board.generation == active.generation and not stop.is_set():
-            nonce = space.nonce_bytes(counter)
-            counter = (counter + 1) % capacity
+            nonces = [space.nonce_bytes((counter + i) % capacity) for i in range(batch)]
+            counter = (counter + batch) % capacity
             busy_since[index] = time.monotonic()
             try:
-                value = work.score(nonce)
+                values = work.score_batch(nonces)
             except Exception as exc:  # a scorer fault must not kill the thread, nor pass unnoticed
                 busy_since[index] = None
                 self._record_fault(index, job.algo.label, exc)
@@ -289,14 +287,15 @@ class WorkerPool:
                 return
             now = time.monotonic()
             busy_since[index] = None
-            iterations[index] += 1
+            iterations[index] += len(nonces)
             last_progress[index] = now
             if self.consecutive_errors[index]:
                 log.info("worker_recovered", worker=index, failed_in_a_row=self.consecutive_errors[index])
                 self.consecutive_errors[index] = 0
                 self._backoffs[index].reset()
-            if scorer.is_share(job, value):
-                kind: Literal["solution", "share"] = "solution" if scorer.is_solution(job, value) else "share"
-                self.on_result(FoundResult(uuid.uuid4().hex, job, active.server, active.work_key, nonce, value,
-                                           kind, time.time(), active.generation, active.session))
+            for nonce, value in zip(nonces, values, strict=True):
+                if scorer.is_share(job, value):
+                    kind: Literal["solution", "share"] = "solution" if scorer.is_solution(job, value) else "share"
+                    self.on_result(FoundResult(uuid.uuid4().hex, job, active.server, active.work_key, nonce, value,
+                                               kind, time.time(), active.generation, active.session))
 

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from protocol.identity import IdentityError, normalize_identity
 from protocol.nonce import MAX_PREFIX_BYTES
+from scoring.registry import FAMILIES
 
 __all__ = [
     "MAX_SAFE_INT",
@@ -62,16 +63,18 @@ class Algo(IntEnum):
 
     @property
     def higher_is_better(self) -> bool:
-        """Direction of the score: Neuraxon maximises fitness, bpp9000 minimises errors."""
-        return self is Algo.NEURAXON
+        """Direction of the score (the scoring registry's family rule): Neuraxon maximises fitness,
+        bpp9000 minimises errors."""
+        return FAMILIES[self.value].higher_is_better
 
     @property
     def nonce_head_bytes(self) -> int:
-        """Leading nonce bytes fixed by the algorithm; ``NoncePrefix`` starts after them.
+        """Leading nonce bytes fixed by the algorithm; ``NoncePrefix`` starts after them (the scoring
+        registry's family rule).
 
         bpp9000 fixes ``nonce[0..2]`` (algo id, mutations L, explore K); Neuraxon fixes none.
         """
-        return 3 if self is Algo.BPP9000 else 0
+        return FAMILIES[self.value].nonce_head_bytes
 
 
 def _algo(value: Any) -> Any:

@@ -28,7 +28,6 @@ class RateMeter:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_window: float = 900.0,
                  resolution: float = 1.0) -> None:
         self._clock = clock
-        self._max_window = max_window
         self._samples: deque[tuple[float, int]] = deque(maxlen=int(max_window / resolution) + 8)
         self.highest: float = 0.0
 

@@ -15,36 +15,34 @@ The network-level nonce rule (:func:`is_canonical_nonce`) is checked by whoever 
 solutions, not by :func:`score`, exactly as qubic/core's scorer does, so the golden vectors
 (random nonces) reproduce.
 
-Typical miner use: ``scorer = Bpp9000Scorer.for_seed(seed, task, PRODUCTION_CONFIG)`` once,
-then ``scorer.score(public_key, nonce)`` per iteration from any number of threads (the kernels
-release the GIL; the pool is shared).
+:class:`Bpp9000Scorer` is the prepared form the registry entry
+(:mod:`scoring.algorithms.bpp9000_v1301`) builds once per (mining seed, task, config); its
+``score(public_key, nonce)`` runs from any number of threads (the kernels release the GIL; the pool
+is shared). :func:`score` and :func:`verify` are conveniences over the entry for scripts and tests.
 """
 
 from __future__ import annotations
-
-import threading
-from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from engine import bpp9000 as kernels
 from engine.keccak import random2
-from scoring.bpp9000_pool import PoolCache, default_pool_cache, get_pool
+from scoring.bpp9000_pool import PoolCache, get_pool
 from scoring.bpp9000_task import (
     PRODUCTION_CONFIG,
     Bpp9000Config,
+    Bpp9000Spec,
     Bpp9000Task,
     TaskFileError,
     bytes32,
     encode_task,
-    k12,
     parse_task,
     read_task_file,
     round64,
     synthetic_task,
 )
+from scoring.ids import k12
 
 __all__ = [
     "ALGO_ID",
@@ -55,10 +53,12 @@ __all__ = [
     "VERSION",
     "Bpp9000Config",
     "Bpp9000Scorer",
+    "Bpp9000Spec",
     "Bpp9000Task",
     "PoolCache",
     "TaskFileError",
     "canonical_nonce",
+    "changes_per_step",
     "encode_task",
     "get_pool",
     "is_canonical_nonce",
@@ -159,12 +159,6 @@ class Bpp9000Scorer:
         self._cone_inputs = np.array([k for k, n in enumerate(self._input_idx) if int(n) in read], dtype=np.int32)
         self._rowcode = kernels.row_codes(self._inputs) if kernel == "sliced" else np.zeros(1, np.uint64)
 
-    @classmethod
-    def for_seed(cls, seed: bytes, task: Bpp9000Task, config: Bpp9000Config, *,
-                 cache_dir: str | Path | None = None, **options: object) -> Bpp9000Scorer:
-        """A scorer on the process-wide pool of ``seed`` (built once, see :func:`get_pool`)."""
-        return cls(get_pool(seed, cache_dir), task, config, **options)  # type: ignore[arg-type]
-
     @property
     def cone_size(self) -> int:
         """Updated neurons that can influence the score (the rest are never simulated)."""
@@ -209,32 +203,19 @@ class Bpp9000Scorer:
         return self.score(public_key, nonce) == int(claimed)
 
 
-_SCORERS: OrderedDict[tuple[bytes, int, Bpp9000Config], Bpp9000Scorer] = OrderedDict()
-_SCORERS_LOCK = threading.Lock()
-_MAX_SCORERS = 8
-
-
-def _scorer(seed: bytes, task: Bpp9000Task, config: Bpp9000Config, cache: PoolCache | None) -> Bpp9000Scorer:
-    # A scorer holds its task, so the task's id cannot be reused while the entry exists.
-    key = (bytes32(seed, "mining seed"), id(task), config)
-    with _SCORERS_LOCK:
-        found = _SCORERS.get(key)
-        if found is not None:
-            _SCORERS.move_to_end(key)
-            return found
-    pool = (cache or default_pool_cache()).get(seed)
-    made = Bpp9000Scorer(pool, task, config)
-    with _SCORERS_LOCK:
-        _SCORERS[key] = made
-        while len(_SCORERS) > _MAX_SCORERS:
-            _SCORERS.popitem(last=False)
-    return made
-
-
 def score(seed: bytes, public_key: bytes, nonce: bytes, task: Bpp9000Task,
           config: Bpp9000Config = PRODUCTION_CONFIG, *, pool_cache: PoolCache | None = None) -> int:
-    """The bpp9000 score; the pool and the prepared scorer are cached per process."""
-    return _scorer(seed, task, config, pool_cache).score(public_key, nonce)
+    """The bpp9000 v1.301 score of (mining seed, public key, nonce) on ``task`` under ``config``.
+
+    Through the registry entry: its prepared scorer is cached per (task, config, seed), on the
+    process-wide pool; with ``pool_cache`` the pool comes from that cache instead (uncached scorer).
+    """
+    from scoring.algorithms.bpp9000_v1301 import ENTRY  # noqa: PLC0415 - the entry imports this module
+
+    spec = Bpp9000Spec.of(task, config)
+    prepared = ENTRY.prepare(spec, seed=seed) if pool_cache is None else Bpp9000Scorer(pool_cache.get(seed), task,
+                                                                                       config)
+    return ENTRY.score(prepared, public_key, nonce)
 
 
 def verify(seed: bytes, public_key: bytes, nonce: bytes, task: Bpp9000Task, config: Bpp9000Config,

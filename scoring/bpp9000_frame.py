@@ -45,7 +45,8 @@ import numpy.typing as npt
 from engine import bpp9000_frame as kernels
 from engine.keccak import random2
 from scoring.bpp9000_pool import get_pool
-from scoring.bpp9000_task import Bpp9000Task, CoreParams, bytes32, k12, round64
+from scoring.bpp9000_task import Bpp9000Task, CoreParams, bytes32, round64
+from scoring.ids import k12
 
 __all__ = [
     "ALGO_ID",

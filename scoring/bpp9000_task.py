@@ -22,22 +22,22 @@ from typing import ClassVar, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from Crypto.Hash import KangarooTwelve
 
 from engine.keccak import random2
+from scoring.ids import k12, k12_hex
 
 __all__ = [
     "PRODUCTION_CONFIG",
     "TASK_MAGIC",
     "TASK_VERSION",
     "Bpp9000Config",
+    "Bpp9000Spec",
     "Bpp9000Task",
     "CoreParams",
     "DashedConfig",
     "TaskFileError",
     "bytes32",
     "encode_task",
-    "k12",
     "pack_trits",
     "parse_task",
     "read_task_file",
@@ -70,11 +70,6 @@ def bytes32(value: bytes, what: str) -> bytes:
 def round64(n: int) -> int:
     """``n`` rounded up to a whole number of 64-byte random2 segments."""
     return -(-n // 64) * 64
-
-
-def k12(data: bytes, n: int = 32) -> bytes:
-    """KangarooTwelve (KT128, empty customization) of ``data``, ``n`` bytes."""
-    return bytes(KangarooTwelve.new(data=data).read(n))
 
 
 class DashedConfig:
@@ -200,6 +195,32 @@ class Bpp9000Task:
             raise TaskFileError(f"a neighbour index is outside 0..{p - 1}")
         if (self.inputs.size and self.inputs.max() > 2) or (self.outputs.size and self.outputs.max() > 2):
             raise TaskFileError("data trits must be 0, 1 or 2")
+
+
+@dataclass(frozen=True, eq=False)
+class Bpp9000Spec:
+    """A bpp9000 task as it is scored: the decoded task, the scoring config (qubic/core's production
+    one unless a test says otherwise: a job cannot carry another), and ``task_hash``, K12 of the task
+    file (the job's ``TaskHash``, and the content key of prepared scorers)."""
+
+    task: Bpp9000Task
+    config: Bpp9000Config
+    task_hash: str
+
+    @classmethod
+    def from_file(cls, data: bytes, config: Bpp9000Config = PRODUCTION_CONFIG, *,
+                  source: str = "task file") -> Bpp9000Spec:
+        """The spec of task-file bytes (hashes checked, :class:`TaskFileError`; ``ValueError`` when
+        the task does not fit ``config``)."""
+        task = parse_task(data, source=source)
+        task.check_config(config)
+        return cls(task, config, k12_hex(data))
+
+    @classmethod
+    def of(cls, task: Bpp9000Task, config: Bpp9000Config = PRODUCTION_CONFIG) -> Bpp9000Spec:
+        """The spec of a decoded task (its hash from the encoded file)."""
+        task.check_config(config)
+        return cls(task, config, k12_hex(encode_task(task)))
 
 
 def pack_trits(trits: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -1,23 +1,28 @@
 """Scoring of the Neuraxon task (algo 0): a seeded training walk with an integer score.
 
-``score(task, identity, nonce)`` derives the root network from K12(public key ‖ task id) (or takes
-the job's parent network), runs the walk seeded by K12(public key ‖ task id ‖ nonce), and returns
-the best integer fitness. It is a pure function of its inputs: the same integer on every machine
-and with any thread count. docs/neuraxon-task.md specifies every step.
+A walk starts from the root network K12(public key ‖ task id) or from the job's parent network,
+runs the mutation walk seeded by K12(public key ‖ task id ‖ nonce), and its score is the best
+integer fitness. It is a pure function of its inputs: the same integer on every machine and with
+any thread count. docs/neuraxon-task.md specifies every step.
+
+:class:`Walks` is the one place that computes a score: a task (and parent) prepared once, then
+:meth:`Walks.run` per (identity, nonce). The registry entry (:mod:`scoring.algorithms.neuraxon_v1`),
+and through it the miner, the work server and the self-test, call it; :func:`score`,
+:func:`run_walk` and :func:`verify` are conveniences over it for scripts and tests.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from Crypto.Hash import KangarooTwelve
 
 from engine import foraging as F
 from engine import neuraxon_genome as G
@@ -26,11 +31,13 @@ from engine import neuraxon_walk as WK
 from engine.neuraxon_json import ParsedNetwork, emit_network, parse_network
 from engine.neuraxon_params import NetworkFormatError, NetworkParameters
 from engine.rng import state_from_bytes
+from scoring.ids import k12, nonce_bytes, public_key
 from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec
+from scoring.registry import Parent, ParentError
 
-__all__ = ["DEFAULT_TASK", "Genome", "Parent", "ParentError", "PreparedTask", "TaskSpec", "WalkResult",
-           "evaluate", "export_network", "genome_from_network", "network_id", "prepare", "root_genome",
-           "score", "verify", "walk"]
+__all__ = ["DEFAULT_TASK", "Genome", "Parent", "ParentError", "PreparedTask", "TaskSpec", "WalkResult", "Walks",
+           "evaluate", "export_network", "genome_from_network", "is_solution", "prepare", "root_genome",
+           "run_walk", "score", "verify", "walk"]
 
 #: World indices at or above this are held-out worlds, never used by a walk.
 HELDOUT_BASE = 1 << 31
@@ -38,39 +45,6 @@ HELDOUT_BASE = 1 << 31
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
-
-
-class ParentError(ValueError):
-    """A parent network that does not belong to the task, or whose claimed score is wrong."""
-
-
-def k12(*parts: bytes) -> bytes:
-    """KangarooTwelve (KT128, empty customisation) of the concatenated parts, 32 bytes."""
-    return KangarooTwelve.new(data=b"".join(parts)).read(32)
-
-
-def public_key(identity: str | bytes) -> bytes:
-    """32-byte public key from a 60-letter Qubic identity, 64 hex digits, or raw bytes."""
-    if isinstance(identity, bytes | bytearray):
-        if len(identity) != 32:
-            raise ValueError(f"identity: a public key has 32 bytes, got {len(identity)}")
-        return bytes(identity)
-    from protocol.identity import parse_public_key  # noqa: PLC0415 - scoring does not depend on protocol
-
-    return parse_public_key(identity)
-
-
-def nonce_bytes(nonce: str | bytes) -> bytes:
-    if isinstance(nonce, bytes | bytearray):
-        data = bytes(nonce)
-    else:
-        try:
-            data = bytes.fromhex(nonce)
-        except ValueError:
-            raise ValueError(f"nonce: not hex: {nonce!r}") from None
-    if len(data) != 32:
-        raise ValueError(f"nonce: must be 32 bytes (64 hex digits), got {len(data)} bytes")
-    return data
 
 
 @dataclass
@@ -129,7 +103,6 @@ class PreparedTask:
     foods: npt.NDArray[np.int32]
     starts: npt.NDArray[np.int32]
     life_rngs: npt.NDArray[np.uint64]
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def n_neurons(self) -> int:
@@ -384,12 +357,6 @@ def export_network(prep: PreparedTask, genome: Genome) -> dict[str, Any]:
     return emit_network(parsed, "save_network")
 
 
-def network_id(network: dict[str, Any]) -> str:
-    """Hex K12 of the network's canonical JSON (sorted keys, no whitespace)."""
-    data = json.dumps(network, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    return k12(data).hex()
-
-
 _GENE_PARAMS = ("firing_threshold_excitatory", "firing_threshold_inhibitory", "membrane_time_constant",
                 "tau_fast", "tau_slow", "learning_rate")
 
@@ -425,36 +392,61 @@ def genome_from_network(prep: PreparedTask, network: dict[str, Any]) -> Genome:
                           parsed.wm, parsed.silent, parsed.modul, genes)
 
 
-@dataclass(frozen=True)
-class Parent:
-    """A job's parent: the network (reference JSON) and the score its job claims for it."""
+class Walks:
+    """The walks of one (task, parent): the task prepared once, and where each walk starts.
 
-    network: dict[str, Any]
-    score: int
+    With a parent, every walk starts from the parent network, whose claimed score is checked once
+    here (:class:`ParentError` when it is not the network's real fitness, or the network does not
+    belong to the task). Without one, a walk starts from the identity's root network; its fitness
+    is computed once per identity (the last :data:`ROOTS_KEPT` are kept) and handed to the walk
+    kernel, which would otherwise evaluate the start itself — the same integer either way.
+    Thread-safe; start genomes are shared read-only (a walk copies its start).
+    """
 
-    @property
-    def id(self) -> str:
-        return network_id(self.network)
+    ROOTS_KEPT = 64
 
+    def __init__(self, prep: PreparedTask, parent: Parent | None = None) -> None:
+        self.prep = prep
+        self.parent = parent
+        self._parent_start: tuple[Genome, int] | None = None
+        if parent is not None:
+            genome = genome_from_network(prep, parent.network)
+            actual = evaluate(prep, genome)
+            if actual != parent.score:
+                raise ParentError(f"parent network scores {actual}, not the claimed {parent.score}")
+            self._parent_start = (genome, actual)
+        self._roots: OrderedDict[bytes, tuple[Genome, int]] = OrderedDict()
+        self._roots_lock = threading.Lock()
 
-def _start(prep: PreparedTask, pk: bytes, parent: Parent | None, threads: int) -> tuple[Genome, int | None]:
-    if parent is None:
-        return root_genome(prep, pk), None
-    genome = genome_from_network(prep, parent.network)
-    actual = evaluate(prep, genome, threads)
-    if actual != parent.score:
-        raise ParentError(f"parent network scores {actual}, not the claimed {parent.score}")
-    return genome, actual
+    def start(self, pk: bytes) -> tuple[Genome, int]:
+        """The start genome of ``pk``'s walks and its fitness."""
+        if self._parent_start is not None:
+            return self._parent_start
+        with self._roots_lock:
+            found = self._roots.get(pk)
+            if found is not None:
+                self._roots.move_to_end(pk)
+                return found
+        genome = root_genome(self.prep, pk)
+        made = (genome, evaluate(self.prep, genome))
+        with self._roots_lock:
+            self._roots[pk] = made
+            while len(self._roots) > self.ROOTS_KEPT:
+                self._roots.popitem(last=False)
+        return made
+
+    def run(self, pk: bytes, nonce: bytes, threads: int = 1) -> WalkResult:
+        """The walk of (``pk``, ``nonce``): its score and best network."""
+        genome, start_score = self.start(pk)
+        rng = state_from_bytes(k12(pk, self.prep.task_id, nonce))
+        return walk(self.prep, genome, rng, threads, start_score)
 
 
 def run_walk(task: TaskSpec | dict[str, Any] | None, identity: str | bytes, nonce: str | bytes, *,
              parent: Parent | None = None, threads: int = 1) -> WalkResult:
     """The full walk for (task, identity, nonce): its score and best network."""
-    prep = prepare(task)
-    pk = public_key(identity)
-    rng = state_from_bytes(k12(pk, prep.task_id, nonce_bytes(nonce)))
-    genome, start_score = _start(prep, pk, parent, threads)
-    return walk(prep, genome, rng, threads, start_score)
+    pk, raw_nonce = public_key(identity), nonce_bytes(nonce)
+    return Walks(prepare(task), parent).run(pk, raw_nonce, threads)
 
 
 def score(task: TaskSpec | dict[str, Any] | None, identity: str | bytes, nonce: str | bytes, *,

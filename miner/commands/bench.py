@@ -17,14 +17,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="threads for the all-threads run: auto, a count, or a percentage (default auto)")
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run (default 2)")
+    p.add_argument("--backend", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where scores run: cpu, cuda (exit 2 when unavailable), or auto (cuda only when a GPU is "
+                        "present and its self-test passes; default)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from miner.bench import measure
     from miner.cpu import ThreadSpecError, available_cpus, resolve_threads
-    from miner.scorers import available_scorers
+    from miner.scorers import available_scorers, choose_backends
+    from miner.selftest import SelfTestError, check_backend
     from protocol.fields import Algo
+    from scoring.registry import BackendUnavailableError
 
     try:
         threads = resolve_threads(args.threads)
@@ -34,14 +39,24 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.warmup < 0:
         print("error: --seconds must be > 0 and --warmup >= 0", file=sys.stderr)
         return 2
-    scorers = available_scorers()
+    scorers = available_scorers(backend=args.backend, check=check_backend)
     if args.algo != "all":
         wanted = Algo[args.algo.upper()]
         if wanted not in scorers:
             print(f"error: {args.algo} is not installed", file=sys.stderr)
             return 2
         scorers = {wanted: scorers[wanted]}
+    try:
+        backends = choose_backends(scorers)
+    except BackendUnavailableError as exc:
+        print(f"error: --backend {args.backend}: {exc}", file=sys.stderr)
+        return 2
+    except SelfTestError as exc:
+        print(f"error: --backend {args.backend}: self-test failed: {exc}", file=sys.stderr)
+        return 3
     print(f"bench: {args.seconds:g} s per run, {threads} threads of {available_cpus()} available CPUs")
+    for name, choice in backends:
+        print(f"backend {name}: {choice.backend.name} ({choice.reason})")
     print(f"{'algo':<10} {'threads':>7} {'it/s':>10} {'it/s/thread':>12} {'scaling':>8}")
     for scorer in scorers.values():
         if sys.stdout.isatty():

@@ -150,7 +150,10 @@ def _columns(spec: str | None, available: int) -> list[int]:
 
 def _check_config(scorers: Callable[[bytes], Bpp9000Scorer], samples: Sequence[Sample], expected: Sequence[int],
                   threads: int, label: str) -> list[tuple[int, int, int]]:
-    """Score every sample; return (row, got, expected) for each mismatch."""
+    """Score every sample with the registry entry's score function; return (row, got, expected) per mismatch."""
+    from scoring.registry import lookup
+
+    entry = lookup(1, "v1301")
     started = time.monotonic()
     done = 0
     mismatches: list[tuple[int, int, int]] = []
@@ -159,7 +162,7 @@ def _check_config(scorers: Callable[[bytes], Bpp9000Scorer], samples: Sequence[S
 
     def one(i: int) -> None:
         nonlocal done
-        got = scorers(samples[i].seed).score(samples[i].public_key, samples[i].nonce)
+        got = entry.score(scorers(samples[i].seed), samples[i].public_key, samples[i].nonce)
         with lock:
             done += 1
             if got != expected[i]:

@@ -165,7 +165,6 @@ class ServerConnection(ABC):
         self.policy = policy
         self.first_job = first_job
         self.latest_job = first_job
-        self.connected_at = time.monotonic()
         self.on_job: Callable[[ServerConnection, StratumJob], None] = lambda conn, job: None
         #: Called with an error answer that names no submit waiting on this session (see ``_ack``).
         self.on_unmatched_answer: Callable[[ServerConnection, StratumAck], None] = lambda conn, ack: None
@@ -375,7 +374,6 @@ class PullConnection(ServerConnection):
         super().__init__(endpoint, http, policy, first_job)
         self.creds = creds
         self._poll_now = asyncio.Event()
-        self._closed_event = asyncio.Event()
 
     @staticmethod
     async def _get_job(endpoint: ServerEndpoint, http: aiohttp.ClientSession, creds: Credentials,

@@ -87,11 +87,6 @@ class FailoverStrategy:
         #: Every wait (backoff, primary probe) goes through this; tests record the delays asked for.
         self._sleep = sleep
 
-    @property
-    def current_endpoint(self) -> ServerEndpoint:
-        """The server the strategy is on (connected or trying)."""
-        return self.endpoints[self.index]
-
     def connection_for(self, server_url: str) -> ServerConnection | None:
         """An open session with ``server_url`` (the active one, or one being drained), if any."""
         for conn in [self.active, *self.draining]:

@@ -6,7 +6,8 @@ Layout:
 * :mod:`~protocol.server.tasks` — :class:`TaskEntry`, the default and demo task sets;
 * :mod:`~protocol.server.service` — :class:`WorkService`, the transport-independent rules;
 * :mod:`~protocol.server.connection` / :mod:`~protocol.server.app` — WebSocket and HTTP endpoints;
-* :mod:`~protocol.server.verify` — the :class:`Verifier` interface and the verification pool;
+* :mod:`~protocol.server.verify` — the :class:`Verifier` interface (one implementation over the
+  scoring registry) and the verification pool;
 * :mod:`~protocol.server.ledger` — SQLite (WAL) ledger; :mod:`~protocol.server.vardiff` — share bars;
 * :mod:`~protocol.server.server` — :class:`WorkServer`; :mod:`~protocol.server.embedded` —
   :func:`start_embedded` for the miner's zero-config default.
@@ -20,14 +21,14 @@ from protocol.server.embedded import EmbeddedServer, start_embedded
 from protocol.server.server import WorkServer
 from protocol.server.service import DEFAULT_POOL_IDENTITY, WorkService
 from protocol.server.tasks import DEMO_THRESHOLD, TaskEntry, default_tasks, demo_tasks, neuraxon_task
-from protocol.server.verify import NeuraxonVerifier, Verifier, VerifyOutcome, VerifyRequest
+from protocol.server.verify import ScoringVerifier, Verifier, VerifyOutcome, VerifyRequest
 
 __all__ = [
     "DEFAULT_POOL_IDENTITY",
     "DEMO_THRESHOLD",
     "EmbeddedServer",
     "IdleSchedule",
-    "NeuraxonVerifier",
+    "ScoringVerifier",
     "ServerConfig",
     "TaskEntry",
     "Verifier",

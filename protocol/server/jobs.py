@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from Crypto.Hash import KangarooTwelve
-
 from protocol.codec import JobTemplate
 from protocol.errors import ErrorCode
 from protocol.fields import Algo
@@ -31,6 +29,7 @@ from protocol.server.ledger import ProgressRow
 from protocol.server.tasks import TaskEntry
 from protocol.server.vardiff import ScoreDistribution, ShareDifficulty
 from protocol.server.verify import Verifier
+from scoring.ids import k12
 
 __all__ = ["IssuedJob", "JobBook", "ParentNetwork", "Session", "TaskState", "WorkKey"]
 
@@ -125,7 +124,7 @@ class TaskState:
         if idle:
             return StratumJob.idle(job_id="template", epoch=epoch, identity=identity, algo=self.algo)
         entry = self.entry
-        seed = bytes.fromhex(entry.seed) if entry.seed else bytes(KangarooTwelve.new(data=repr(key).encode()).read(32))
+        seed = bytes.fromhex(entry.seed) if entry.seed else k12(repr(key).encode())
         inline = entry.inline if inline_task else None
         return StratumJob(
             job_id="template",

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import structlog
-from Crypto.Hash import KangarooTwelve
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.identity import identity_from_public_key
@@ -48,16 +47,16 @@ from protocol.server.verify import (
     VerifyOutcome,
     VerifyRequest,
     calibration_requests,
-    verifier_table,
+    verifier_for,
 )
+from scoring.ids import k12
 
 __all__ = ["DEFAULT_POOL_IDENTITY", "SubmitResult", "WorkService"]
 
 log = structlog.get_logger("workserver")
 
 #: Identity that token logins mine for when the server has no ``identity`` configured.
-DEFAULT_POOL_IDENTITY = identity_from_public_key(
-    bytes(KangarooTwelve.new(data=b"neuraxon-miner reference work server").read(32)))
+DEFAULT_POOL_IDENTITY = identity_from_public_key(k12(b"neuraxon-miner reference work server"))
 
 #: Nonce prefixes are reserved from the ledger in blocks of this many (one commit per block).
 PREFIX_BLOCK = 256
@@ -90,12 +89,9 @@ class WorkService:
         self.config = config
         self.metrics = metrics if metrics is not None else ServerMetrics()
         self.ledger = AsyncLedger(config.db_path)
-        verifiers = verifier_table(config.verifiers)
         self.tasks: dict[str, TaskState] = {}
         for entry in config.tasks or tuple(default_tasks()):
-            if entry.algo not in verifiers:
-                raise ValueError(f"no verifier for algorithm {entry.algo.label} (task {entry.task_id})")
-            self.tasks[entry.task_id] = TaskState(entry, verifiers[entry.algo])
+            self.tasks[entry.task_id] = TaskState(entry, verifier_for(entry, config.verifiers))
         self._task_order = list(self.tasks.values())
         self.jobs = JobBook(config.job_retention)
         self.pool: VerificationPool | None = None

@@ -2,8 +2,8 @@
 
 A :class:`TaskEntry` is algorithm-neutral: an id, the solution threshold, the bytes served for
 download (and their K12 hash, the job's ``TaskHash``), the inline ``Task`` object when the algorithm
-sends one, and ``payload`` — whatever that algorithm's verifier needs to recompute a score (a
-:class:`~scoring.neuraxon_task.TaskSpec` for Neuraxon).
+sends one, and ``payload`` — the task model of the scoring-registry entry the task's description
+resolves to (a :class:`~scoring.neuraxon_task.TaskSpec` for Neuraxon), which the verifier scores.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from Crypto.Hash import KangarooTwelve
-
 from protocol.fields import Algo
+from scoring import registry
+from scoring.ids import k12_hex
 from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecError
 
 __all__ = [
@@ -39,11 +39,6 @@ class TaskLoadError(ValueError):
     """A task file that cannot be read or is not a valid task."""
 
 
-def k12_hex(data: bytes) -> str:
-    """KangarooTwelve of ``data`` (32 bytes) as 64 lower-case hex digits."""
-    return bytes(KangarooTwelve.new(data=data).read(32)).hex()
-
-
 @dataclass(frozen=True)
 class TaskEntry:
     """One task the server hands out.
@@ -54,7 +49,8 @@ class TaskEntry:
       ``task_hash`` is K12 of ``document`` (the job's ``TaskHash`` when the task is not inline);
     * ``inline`` — the job's ``Task`` object, or ``None`` to send ``TaskUrl`` + ``TaskHash``;
     * ``training`` — cumulative training: the best accepted network becomes the parent of new jobs;
-    * ``payload`` — the verifier's input (a ``TaskSpec`` for Neuraxon);
+    * ``payload`` — the verifier's input: the task model of :meth:`scoring_entry` (a ``TaskSpec`` for
+      Neuraxon, a ``Bpp9000Spec`` for bpp9000);
     * ``seed`` — the jobs' ``RandomSeed`` (hex) when the algorithm's score depends on it (bpp9000's
       mining seed); ``None`` derives a seed from the work, as Neuraxon's score does not use it.
     """
@@ -78,6 +74,11 @@ class TaskEntry:
     def url(self) -> str:
         """Server path of the task document."""
         return f"/api/v1/tasks/{self.task_id}"
+
+    def scoring_entry(self) -> registry.Algorithm:
+        """The scoring-registry entry of this task, resolved from the description a job carries (the
+        inline ``Task`` or the document), exactly as a miner resolves it."""
+        return registry.resolve(self.algo, self.inline if self.inline is not None else self.document)
 
 
 def neuraxon_task(spec: TaskSpec, *, threshold: int | None = None, training: bool = True,

@@ -1,12 +1,13 @@
-"""Recomputing scores: the per-algorithm :class:`Verifier` interface and the worker pool that runs it.
+"""Recomputing scores: the :class:`Verifier` interface, its one implementation, and the worker pool.
 
 The server trusts no claimed score. Every submission that passes the cheap checks becomes a
 :class:`VerifyRequest`, which a :class:`VerificationPool` runs off the event loop (threads: the numba
-kernels release the GIL; or processes). A verifier is small: it says whether a nonce has the
-algorithm's canonical layout and computes a score (plus the walk's best network when the score is
-a solution, for cumulative training). The direction of "better" and the solution/share rules come
-from the job itself (:meth:`StratumJob.is_solution`, :meth:`StratumJob.is_share`), so a new
-algorithm plugs in by adding a verifier to :func:`default_verifiers`.
+kernels release the GIL; or processes). :class:`ScoringVerifier` is the protocol-level glue to the
+scoring registry (:mod:`scoring.registry`): the entry a task resolves to says whether a nonce is
+canonical and computes the score — the same function the miner's workers call — plus the walk's
+best network when the score is a solution and the algorithm trains networks. The direction of
+"better" and the solution/share rules come from the job itself (:meth:`StratumJob.is_solution`,
+:meth:`StratumJob.is_share`), so a new algorithm version plugs in as a registry entry.
 """
 
 from __future__ import annotations
@@ -21,24 +22,26 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
-
-from Crypto.Hash import KangarooTwelve
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from protocol.fields import Algo
 from protocol.messages import StratumJob
+from scoring import registry
+from scoring.ids import k12
+
+if TYPE_CHECKING:
+    from protocol.server.tasks import TaskEntry
 
 __all__ = [
-    "NeuraxonVerifier",
     "PoolBusyError",
+    "ScoringVerifier",
     "VerificationError",
     "VerificationPool",
     "Verifier",
     "VerifyOutcome",
     "VerifyRequest",
     "calibration_requests",
-    "default_verifiers",
-    "verifier_table",
+    "verifier_for",
 ]
 
 
@@ -101,49 +104,57 @@ class Verifier(Protocol):
         ...
 
 
-class NeuraxonVerifier:
-    """Algo 0: the Neuraxon walk (``scoring.neuraxon``); higher is better, any 32-byte nonce is canonical."""
+class ScoringVerifier:
+    """The verifier of one scoring-registry entry (by name, so it pickles to process pools as a name)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def entry(self) -> registry.Algorithm:
+        """The registry entry."""
+        return registry.entry(self.name)
 
     @property
     def algo(self) -> Algo:
-        return Algo.NEURAXON
+        return Algo(self.entry.algo)
 
     def check_nonce(self, nonce: bytes) -> str | None:
-        return None if len(nonce) == 32 else "a nonce has 32 bytes"
+        return self.entry.check_nonce(nonce)
 
     def sample_nonce(self, raw: bytes) -> bytes:
-        return raw
+        return self.entry.sample_nonce(raw)
 
     def compute(self, request: VerifyRequest) -> VerifyOutcome:
-        from scoring import neuraxon as NX  # noqa: PLC0415 - numba kernels load in the worker that needs them
-
         started = time.perf_counter()
+        entry = self.entry
         parent = None
         if request.parent_network is not None:
             score = request.job.parent.score if request.job is not None and request.job.parent is not None \
                 else request.parent_score
             if score is None:
                 raise VerificationError("a parent network needs its score (from the job or the request)")
-            parent = NX.Parent(request.parent_network, score)
+            parent = registry.Parent(request.parent_network, score)
         try:
-            result = NX.run_walk(request.task, request.public_key, request.nonce, parent=parent)
-        except NX.ParentError as exc:
+            prepared = entry.prepare(request.task, seed=request.seed, parent=parent)
+        except (registry.ParentError, registry.TaskError) as exc:
             raise VerificationError(str(exc)) from None
+        walk = entry.walk(prepared, request.public_key, request.nonce)
         network = None
-        if request.job is not None and request.job.is_solution(result.score):
-            network = NX.export_network(NX.prepare(request.task), result.genome)
-        return VerifyOutcome(result.score, network, time.perf_counter() - started)
+        if entry.exports_network and request.job is not None and request.job.is_solution(walk.score):
+            network = entry.export_network(prepared, walk)
+        return VerifyOutcome(walk.score, network, time.perf_counter() - started)
 
 
-def default_verifiers() -> dict[Algo, Verifier]:
-    """The built-in verifiers by algorithm: Neuraxon, and bpp9000 when its scorer is installed."""
-    table: dict[Algo, Verifier] = {Algo.NEURAXON: NeuraxonVerifier()}
+def verifier_for(task: TaskEntry, overrides: Mapping[Algo, Verifier] | None = None) -> Verifier:
+    """The verifier of a served task: ``overrides[task.algo]`` when given (tests stub verifiers),
+    else the registry entry its description resolves to. ``ValueError`` when there is none."""
+    if overrides and task.algo in overrides:
+        return overrides[task.algo]
     try:
-        from protocol.server.bpp9000 import Bpp9000Verifier  # noqa: PLC0415 - optional algorithm
-    except ImportError:  # pragma: no cover - scoring.bpp9000 is part of the package today
-        return table
-    table[Algo.BPP9000] = Bpp9000Verifier()
-    return table
+        return ScoringVerifier(task.scoring_entry().name)
+    except registry.UnknownAlgorithmError as exc:
+        raise ValueError(f"no verifier for task {task.task_id}: {exc}") from None
 
 
 def calibration_requests(verifier: Verifier, task_id: str, task: Any, count: int,
@@ -155,7 +166,7 @@ def calibration_requests(verifier: Verifier, task_id: str, task: Any, count: int
     out = []
     label = f"calibration:{task_id}" if parent is None else f"calibration:{task_id}:{parent[0]}"
     for i in range(count):
-        raw = bytes(KangarooTwelve.new(data=f"{label}:{i}".encode()).read(64))
+        raw = k12(f"{label}:{i}".encode(), n=64)
         out.append(VerifyRequest(task=task, public_key=raw[:32], nonce=verifier.sample_nonce(raw[32:]), seed=seed,
                                  parent_network=None if parent is None else parent[1],
                                  parent_score=None if parent is None else parent[2]))
@@ -282,11 +293,3 @@ class VerificationPool:
         self._paused = 1
         self.resume()
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def verifier_table(overrides: Mapping[Algo, Verifier] | None) -> dict[Algo, Verifier]:
-    """The built-in verifiers with ``overrides`` applied."""
-    table = default_verifiers()
-    table.update(overrides or {})
-    return table
-

@@ -156,12 +156,3 @@ def test_row_codes_pack_ones_and_unknowns_in_separate_bit_ranges() -> None:
     assert k.row_codes(rows).tolist() == [0b100_010, 0b011_100]
     with pytest.raises(ValueError, match="31 inputs"):
         k.row_codes(np.zeros((1, 32), dtype=np.uint8))
-
-
-def test_cached_entry_points_are_keyed_on_every_source_they_compile_in() -> None:
-    from engine import _bpp9000_sliced, _bpp9000_window, _jit, _simd
-
-    files = (_jit.__file__, _simd.__file__, _bpp9000_window.__file__, _bpp9000_sliced.__file__)
-    salt = _bpp9000_sliced._sources_digest(*files)
-    for entry in (k.errors_sliced, k.walk_sliced):
-        assert [c.cell_contents for c in entry.py_func.__closure__] == [salt]

@@ -38,9 +38,8 @@ class HashWork(PreparedWork):
 class HashScorer(Scorer):
     """A Neuraxon-direction scorer over :class:`HashWork`."""
 
-    algo = Algo.NEURAXON
-
     def __init__(self, work: HashWork | None = None) -> None:
+        super().__init__(Algo.NEURAXON)
         self.work = work or HashWork()
 
     def prepare(self, inputs: JobInputs) -> PreparedWork:

@@ -23,7 +23,7 @@ from protocol.fields import Algo
 from protocol.server.config import ServerConfig
 from protocol.server.server import WorkServer
 from protocol.server.tasks import TaskEntry, neuraxon_task
-from protocol.server.verify import NeuraxonVerifier, VerifyOutcome, VerifyRequest
+from protocol.server.verify import ScoringVerifier, VerifyOutcome, VerifyRequest
 from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec
 
 SMALL = Path(__file__).resolve().parent.parent / "data" / "neuraxon-task" / "small.json"
@@ -33,10 +33,11 @@ BPP9000_SEED = "f349f63bd013a7ded83287b1926908d79c2a8e0c6d1819cb0f7e61471dc2ef4d
 ADMIN_TOKEN = "admin-token"
 
 
-class SlowVerifier(NeuraxonVerifier):
+class SlowVerifier(ScoringVerifier):
     """The real verifier, after a pause (verification in flight for ``delay`` seconds)."""
 
     def __init__(self, delay: float) -> None:
+        super().__init__("neuraxon")
         self.delay = delay
 
     def compute(self, request: VerifyRequest) -> VerifyOutcome:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from miner import exit_codes
 from miner.daemon import MinerDaemon
-from miner.scorers import JobInputs, NeuraxonScorer, PreparedWork
+from miner.scorers import JobInputs, PreparedWork, Scorer
 from protocol.fields import Algo
 from tests.miner.harness import (
     ServerProcess,
@@ -113,8 +113,9 @@ class _Hang(PreparedWork):
         return self.inner.score(nonce)
 
 
-class HangingScorer(NeuraxonScorer):
+class HangingScorer(Scorer):
     def __init__(self, release: threading.Event, after: float) -> None:
+        super().__init__(Algo.NEURAXON)
         self.release, self.after = release, after
         self.hung = threading.Event()
         self.on_hang: list[object] = []

@@ -10,9 +10,10 @@ import pytest
 from miner import exit_codes
 from miner.bench import measure
 from miner.daemon import MinerDaemon
-from miner.scorers import JobInputs, NeuraxonScorer, PreparedWork
-from miner.selftest import NEURAXON_CASES, SelfTestError, run_self_tests
+from miner.scorers import JobInputs, PreparedWork, Scorer
+from miner.selftest import SelfTestError, run_self_tests
 from protocol.fields import Algo
+from scoring.algorithms.neuraxon_v1 import NEURAXON_CASES
 from tests.miner.fakes import HashScorer, HashWork
 from tests.miner.harness import WALLET, ServerProcess, fast_settings
 
@@ -27,8 +28,11 @@ class _OffByOne(PreparedWork):
         return self.inner.score(nonce) + 1
 
 
-class BrokenScorer(NeuraxonScorer):
+class BrokenScorer(Scorer):
     """Computes every score one too high."""
+
+    def __init__(self) -> None:
+        super().__init__(Algo.NEURAXON)
 
     def prepare(self, inputs: JobInputs) -> PreparedWork:
         return _OffByOne(super().prepare(inputs))
@@ -41,7 +45,7 @@ def test_known_answers_come_from_the_golden_file() -> None:
 
 
 def test_self_test_passes_on_the_real_scorer_and_catches_a_wrong_one() -> None:
-    [report] = run_self_tests({Algo.NEURAXON: NeuraxonScorer()})
+    [report] = run_self_tests({Algo.NEURAXON: Scorer(Algo.NEURAXON)})
     assert report.cases == 5
     with pytest.raises(SelfTestError, match="known answer"):
         run_self_tests({Algo.NEURAXON: BrokenScorer()})
@@ -66,8 +70,23 @@ def test_dry_run_connects_once_and_mines_nothing(tmp_path: Path, capsys: pytest.
         code, report = asyncio.run(MinerDaemon(settings).dry_run())
         assert code == 0, report
         assert "ws://127.0.0.1:9/ws: FAILED" in report and f"{server.url}: ok over websocket" in report
+        assert "backend neuraxon: cpu (no cuda backend/GPU)" in report  # auto, and why it chose the cpu
         down = fast_settings(tmp_path, ["ws://127.0.0.1:9/ws"])
         code, report = asyncio.run(MinerDaemon(down).dry_run())
         assert code == exit_codes.EXIT_UNHEALTHY and "no server answered" in report
     finally:
         server.stop()
+
+
+def test_a_cuda_backend_that_cannot_run_is_a_configuration_error(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from miner.cli import main
+
+    assert main(["bench", "--backend", "cuda", "--algo", "neuraxon", "--seconds", "0.1"]) == 2
+    assert "cuda backend requested but unavailable (neuraxon: no cuda backend/GPU)" in capsys.readouterr().err
+    settings = fast_settings(tmp_path, ["ws://127.0.0.1:9/ws"], backend="cuda")
+    assert asyncio.run(MinerDaemon(settings).run()) == exit_codes.EXIT_CONFIG
+    code, report = asyncio.run(MinerDaemon(settings).dry_run())
+    assert code == exit_codes.EXIT_CONFIG and "--backend cuda" in report and "no cuda backend/GPU" in report
+    assert main(["run", "--backend", "gpu", "--dry-run", "--journal-file", str(tmp_path / "j.jsonl")]) == 2
+    assert "backend" in capsys.readouterr().err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -133,3 +135,34 @@ def test_shares_and_solutions_are_told_apart() -> None:
     pool.stop()
     assert all((r.kind == "solution") == (r.score >= 250) for r in found)
     assert all(r.score >= 200 for r in found)
+
+
+class _BatchWork(HashWork):
+    """A batch backend's work: scores ``batch_size`` nonces per call, and records each call's size."""
+
+    batch_size = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def score_batch(self, nonces: Sequence[bytes]) -> list[int]:
+        with self.lock:
+            self.calls.append(len(nonces))
+        return [self.score(n) for n in nonces]
+
+
+def test_a_batch_backend_gets_whole_batches_and_every_nonce_is_judged() -> None:
+    board = JobBoard()
+    work = _BatchWork()
+    scorer = HashScorer(work)
+    found: list[FoundResult] = []
+    pool = WorkerPool(board, 2, found.append)
+    _publish(board, scorer, prefix="0a", threshold=250)
+    pool.start()
+    _wait(lambda: pool.total_iterations >= 160)
+    pool.stop()
+    assert set(work.calls) == {8} and pool.total_iterations == 8 * len(work.calls)
+    nonces = list(work.seen)
+    assert len(set(nonces)) == len(nonces) == pool.total_iterations
+    assert sorted(r.nonce for r in found) == sorted(n for n in nonces if hashlib.sha256(n).digest()[0] >= 250)

@@ -12,7 +12,8 @@ import pytest
 from engine.keccak import random2
 from scoring import bpp9000 as sb
 from scoring.bpp9000_pool import PoolCache, pool_file_name
-from scoring.bpp9000_task import HEADER, k12, pack_trits, unpack_trits
+from scoring.bpp9000_task import HEADER, pack_trits, unpack_trits
+from scoring.ids import k12
 from tests.bpp9000_vectors import TASK, config_texts, rows, vector_pool, vector_seed
 from tests.naive import bpp9000 as naive
 

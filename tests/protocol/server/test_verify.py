@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from protocol.server.verify import NeuraxonVerifier, VerificationPool, VerifyRequest
+from protocol.server.verify import ScoringVerifier, VerificationPool, VerifyRequest
 from scoring import neuraxon as NX
 from tests.protocol.server.helpers import SMALL_SPEC, run, wallet
 
@@ -21,7 +21,7 @@ def test_process_pool_scores_like_the_scorer_and_pauses_on_request() -> None:
         try:
             identity = wallet("pool")
             request = VerifyRequest(SMALL_SPEC, NX.public_key(identity), bytes(32))
-            outcome = await pool.run(NeuraxonVerifier(), request)
+            outcome = await pool.run(ScoringVerifier("neuraxon"), request)
             assert outcome.score == NX.score(SMALL_SPEC, identity, bytes(32)) and outcome.network is None
             (pid,) = pool._worker_pids()  # the test looks at the real process
             pool.pause()
@@ -35,7 +35,7 @@ def test_process_pool_scores_like_the_scorer_and_pauses_on_request() -> None:
             while _state(pid) == "T" and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             assert _state(pid) != "T"
-            assert (await pool.run(NeuraxonVerifier(), request)).score == outcome.score
+            assert (await pool.run(ScoringVerifier("neuraxon"), request)).score == outcome.score
         finally:
             pool.close()
 

@@ -1,0 +1,1 @@
+"""The scoring registry's entries, one module per algorithm version (see :mod:`scoring.registry`)."""

@@ -36,7 +36,7 @@ from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec
 from scoring.registry import Parent, ParentError
 
 __all__ = ["DEFAULT_TASK", "Genome", "Parent", "ParentError", "PreparedTask", "TaskSpec", "WalkResult", "Walks",
-           "evaluate", "export_network", "genome_from_network", "is_solution", "prepare", "root_genome",
+           "evaluate", "export_network", "genome_from_network", "prepare", "root_genome",
            "run_walk", "score", "verify", "walk"]
 
 #: World indices at or above this are held-out worlds, never used by a walk.
@@ -466,8 +466,3 @@ def verify(task: TaskSpec | dict[str, Any] | None, identity: str | bytes, nonce:
         return score(task, identity, nonce, parent=parent, threads=threads) == claimed
     except ParentError:
         return False
-
-
-def is_solution(task: TaskSpec, value: int, parent: Parent | None = None) -> bool:
-    """A verified score is a solution if it reaches the task threshold and beats the parent."""
-    return value >= task.threshold and (parent is None or value > parent.score)

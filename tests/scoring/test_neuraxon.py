@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scoring import neuraxon as NX
+from scoring import registry
 from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "neuraxon-task"
@@ -98,8 +99,8 @@ def test_walk_from_a_parent_starts_at_its_score_and_verifies() -> None:
     result = NX.run_walk(SMALL, PK, nonce, parent=parent)
     assert result.start_score == parent.score and result.score >= parent.score
     assert NX.verify(SMALL, PK, nonce, result.score, parent=parent)
-    assert NX.is_solution(SMALL, result.score, parent) == (result.score >= SMALL.threshold
-                                                          and result.score > parent.score)
+    assert registry.entry("neuraxon").is_solution(SMALL, result.score, parent) == (
+        result.score >= SMALL.threshold and result.score > parent.score)
 
 
 def test_forged_parent_is_rejected() -> None:

@@ -12,15 +12,14 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
-from Crypto.Hash import KangarooTwelve
-
 from engine.neuraxon_genome import GENE_BOUNDS
+from scoring.ids import k12
 
 __all__ = ["DEFAULT_TASK", "Criticality", "Fitness", "Foraging", "NetworkSpec", "Plasticity",
            "TaskSpec", "TaskSpecError", "Walk"]
 
 #: Seed of the default task's worlds: K12("neuraxon foraging default task").
-DEFAULT_SEED = KangarooTwelve.new(data=b"neuraxon foraging default task").read(32).hex()
+DEFAULT_SEED = k12(b"neuraxon foraging default task").hex()
 
 #: Refuse tasks whose worst-case work (network-synapse updates per score) exceeds this.
 MAX_WORK = 5e10
@@ -355,7 +354,7 @@ class TaskSpec:
         obj = self.to_dict()
         del obj["name"], obj["threshold"]
         data = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-        return KangarooTwelve.new(data=data).read(32)
+        return k12(data)
 
     @property
     def seed_bytes(self) -> bytes:

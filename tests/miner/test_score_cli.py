@@ -67,3 +67,19 @@ def test_invalid_task_file_names_the_field(tmp_path: Path, capsys: pytest.Captur
     bad.write_text(json.dumps({"environment": {"kind": "maze"}}))
     assert main(["score", "--task", str(bad), "--identity", PK, "--nonce", NONCE]) == 2
     assert "task.environment.kind" in capsys.readouterr().err
+
+
+def test_bpp9000_through_the_same_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.bpp9000_vectors import TASK, vector_seed
+
+    base = ["--algo", "bpp9000", "--identity", PK, "--nonce", "01030000" + "ab" * 28]
+    assert main(["score", *base, "--seed", vector_seed().hex()]) == 2
+    assert "--task is required for bpp9000" in capsys.readouterr().err
+    assert main(["score", *base, "--task", str(TASK)]) == 2
+    assert "--seed is required" in capsys.readouterr().err
+    assert main(["score", *base, "--task", str(TASK), "--seed", vector_seed().hex(), "--export", "x.json"]) == 2
+    assert "export no network" in capsys.readouterr().err
+    non_canonical = ["--algo", "bpp9000", "--identity", PK, "--nonce", "01030100" + "ab" * 28, "--task", str(TASK),
+                     "--seed", vector_seed().hex(), "--claimed", "5"]
+    assert main(["verify", *non_canonical]) == 1  # K (byte 2) must be 0: the server would refuse the nonce
+    assert "not canonical" in capsys.readouterr().out

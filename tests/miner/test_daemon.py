@@ -159,10 +159,11 @@ class _Breakable(PreparedWork):
         return self.inner.score(nonce)
 
 
-class BreakableScorer(NeuraxonScorer):
+class BreakableScorer(Scorer):
     """The real scorer, raising on every iteration while ``broken`` is set."""
 
     def __init__(self) -> None:
+        super().__init__(Algo.NEURAXON)
         self.broken = threading.Event()
 
     def prepare(self, inputs: JobInputs) -> PreparedWork:

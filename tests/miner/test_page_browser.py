@@ -6,7 +6,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from miner.scorers import JobInputs, NeuraxonScorer, PreparedWork
+from miner.scorers import JobInputs, PreparedWork, Scorer
 from protocol.fields import Algo
 from tests.browser import chromium_page, require_chromium, screenshot_path
 from tests.miner.harness import ServerProcess, fast_settings, running_daemon, wait_for, wait_for_async
@@ -21,10 +21,11 @@ class _Lying(PreparedWork):
         return score + 10_000 if self.lie.is_set() else score  # a claim the server's recomputation refutes
 
 
-class LyingScorer(NeuraxonScorer):
+class LyingScorer(Scorer):
     """The real scorer, overstating every score while ``lie`` is set (so the server rejects the result)."""
 
     def __init__(self) -> None:
+        super().__init__(Algo.NEURAXON)
         self.lie = threading.Event()
 
     def prepare(self, inputs: JobInputs) -> PreparedWork:

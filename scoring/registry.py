@@ -478,7 +478,7 @@ def entries() -> list[Algorithm]:
 
 
 def entry(name: str) -> Algorithm:
-    """The entry registered as ``name`` (``"neuraxon"``, ``"bpp9000"``, ...)."""
+    """The entry registered as ``name`` (``"neuraxon"``, ``"bpp9000-v1301"``, ...)."""
     for e in entries():
         if e.name == name:
             return e

@@ -106,4 +106,4 @@ def test_bpp9000_miner_and_server_agree() -> None:
     assert mined[0] != sb.INVALID_SCORE  # a real error count, not the all-timed-out marker
     assert all(o.network is None for o in verified)  # bpp9000 v1.301 exports no network
     # the job's production config is what the server's entry scores (a job cannot carry another)
-    assert entry.payload.config == registry.entry("bpp9000").load_task(entry.document).config
+    assert entry.payload.config == registry.entry("bpp9000-v1301").load_task(entry.document).config

@@ -1,5 +1,5 @@
-"""Qubic's bpp9000 as of qubic/core v1.301 (algo 1, version ``v1301``): the registry entry over
-:mod:`scoring.bpp9000`.
+"""Qubic's bpp9000 as of qubic/core v1.301 (algo 1, version ``v1301``, name ``bpp9000-v1301``): the
+registry entry over :mod:`scoring.bpp9000`.
 
 Task model: :class:`~scoring.bpp9000_task.Bpp9000Spec` (core's binary task file, served by
 ``TaskUrl``, plus the scoring config — the production one for any job); prepared form:
@@ -48,7 +48,7 @@ def _production(config: B.Bpp9000Config) -> bool:
 class Bpp9000V1301(Algorithm):
     """Algo 1 as of qubic/core v1.301: the mutation walk over the task's windows, error count."""
 
-    name = "bpp9000"
+    name = B.NAME  # "bpp9000-v1301": the current bpp9000 is core v1.305 (scoring.bpp9000_frame)
     algo = 1
     version = "v1301"
     needs_seed = True

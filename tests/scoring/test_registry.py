@@ -42,10 +42,10 @@ def test_keys_are_algo_and_version_resolved_from_the_task_description() -> None:
     assert registry.resolve(Algo.NEURAXON, {**SMALL_TASK, "model": "v1"}) is neuraxon
     with pytest.raises(registry.UnknownAlgorithmError, match=r"neuraxon version 'v9'.*known: v1"):
         registry.resolve(Algo.NEURAXON, {**SMALL_TASK, "model": "v9"})
-    assert registry.resolve(Algo.BPP9000, BPP9000_TASK.read_bytes()) is registry.entry("bpp9000")
+    assert registry.resolve(Algo.BPP9000, BPP9000_TASK.read_bytes()) is registry.entry("bpp9000-v1301")
     with pytest.raises(registry.UnknownAlgorithmError, match="unknown algorithm id 7"):
         registry.resolve(7, b"")
-    with pytest.raises(registry.UnknownAlgorithmError, match="known: neuraxon, bpp9000"):
+    with pytest.raises(registry.UnknownAlgorithmError, match="known: neuraxon, bpp9000-v1301"):
         registry.entry("nope")
 
 
@@ -63,11 +63,11 @@ def test_invalid_task_descriptions_are_task_errors_naming_the_field() -> None:
     with pytest.raises(registry.TaskError):
         registry.entry("neuraxon").load_task(b"\x00not json")
     with pytest.raises(registry.TaskError, match="binary task file"):
-        registry.entry("bpp9000").load_task({"inline": True})
+        registry.entry("bpp9000-v1301").load_task({"inline": True})
     damaged = bytearray(BPP9000_TASK.read_bytes())
     damaged[-1] ^= 1
     with pytest.raises(registry.TaskError, match="dataHash"):
-        registry.entry("bpp9000").load_task(bytes(damaged))
+        registry.entry("bpp9000-v1301").load_task(bytes(damaged))
 
 
 def test_neuraxon_golden_vectors_through_the_registry() -> None:
@@ -99,7 +99,7 @@ def test_known_answers_pass_on_the_cpu_backend() -> None:
 
     assert all(len(entry.known_answers()) >= 5 for entry in registry.entries())
     # neuraxon's run through the miner's own path in tests/miner/test_selftest_bench.py
-    check_backend(registry.entry("bpp9000"), registry.CPU)
+    check_backend(registry.entry("bpp9000-v1301"), registry.CPU)
 
 
 def test_known_answers_are_the_recorded_vectors() -> None:
@@ -109,7 +109,7 @@ def test_known_answers_are_the_recorded_vectors() -> None:
     plain = [a for a in registry.entry("neuraxon").known_answers() if a.parent_walk is None]
     assert {(a.public_key, a.nonce, a.score) for a in plain} <= golden
     vectors = {(r.public_key, r.nonce): r.scores for r in rows()}
-    for answer in registry.entry("bpp9000").known_answers():
+    for answer in registry.entry("bpp9000-v1301").known_answers():
         column = config_texts().index(str(answer.task.config))
         assert vectors[(answer.public_key, answer.nonce)][column] == answer.score
 
@@ -133,7 +133,7 @@ def test_prepared_work_is_shared_per_content_and_a_parent_is_checked_once() -> N
 
 
 def test_bpp9000_needs_its_seed_and_takes_no_parent() -> None:
-    entry = registry.entry("bpp9000")
+    entry = registry.entry("bpp9000-v1301")
     spec = entry.load_task(BPP9000_TASK.read_bytes())
     with pytest.raises(registry.TaskError, match="RandomSeed"):
         entry.prepare(spec)

@@ -164,7 +164,8 @@ class Session:
     disconnect: Callable[[ErrorCode, str], None] | None = None
     difficulty: ShareDifficulty | None = None
     issued: IssuedJob | None = None
-    inflight: int = 0
+    #: The client's address (as the transport reports it; pull mode: of its latest request).
+    address: str | None = None
     rejected: int = 0
     reported_rate: float | None = None
     last_seen: float = field(default_factory=time.monotonic)

@@ -1,4 +1,9 @@
-"""Per-connection flow control: a token bucket for messages and the strike counter of the close policy."""
+"""Flow control: token buckets (per connection, per key) and the strike counter of the close policy.
+
+A token bucket also measures abuse: a flooding connection spends a bucket of *rate-limit strikes*,
+an account or address a bucket of *wrong claims* (:mod:`protocol.server.abuse`); an empty one closes
+the connection or bans its sender.
+"""
 
 from __future__ import annotations
 
@@ -37,17 +42,19 @@ class TokenBucket:
 class BucketTable:
     """Token buckets by key (e.g. client address for HTTP), least recently used evicted first."""
 
-    def __init__(self, rate: float, burst: int, max_keys: int = 10_000) -> None:
+    def __init__(self, rate: float, burst: int, max_keys: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self.max_keys = max_keys
+        self._clock = clock
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def take(self, key: str) -> bool:
         """Spend one token of ``key``'s bucket."""
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst)
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self._clock)
             if len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         else:

@@ -39,12 +39,23 @@ from aiohttp import web
 
 from protocol.server.metrics import ServerMetrics
 
-__all__ = ["ConnectionGuard", "GuardedSite", "ThrottledLog", "open_file_count", "raise_open_file_limit"]
+__all__ = [
+    "ConnectionGuard",
+    "GuardedSite",
+    "ThrottledLog",
+    "open_file_count",
+    "raise_open_file_limit",
+    "throttled_exception_handler",
+]
 
 log = structlog.get_logger("workserver")
 
-#: File descriptors kept free for everything that is not a client connection.
+#: File descriptors kept free for everything that is not a client connection (the ledger, the
+#: verification workers' pipes, files opened while importing), besides the accept batch below.
 FD_RESERVE = 64
+#: Bounds of the listen backlog. asyncio accepts up to ``backlog`` pending connections in one go before
+#: any of them reaches :meth:`ConnectionGuard.admit`, so that many descriptors must stay free too.
+MIN_BACKLOG, MAX_BACKLOG = 64, 4096
 
 _RESPONSES = {
     "banned": b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
@@ -79,15 +90,38 @@ class ThrottledLog:
         self._last: dict[str, float] = {}
         self._counts: Counter[str] = Counter()
 
-    def __call__(self, key: str, **fields: Any) -> bool:
-        """Count one occurrence; returns whether a line was written."""
+    def due(self, key: str) -> int:
+        """Count one occurrence of ``key``; when a report is due, how many occurred since the last one
+        (this one included), else 0."""
         self._counts[key] += 1
         now = self._clock()
         if now - self._last.get(key, float("-inf")) < self.interval:
-            return False
+            return 0
         self._last[key] = now
-        log.warning(self.event, reason=key, count=self._counts.pop(key), interval_seconds=self.interval, **fields)
-        return True
+        return self._counts.pop(key)
+
+    def __call__(self, key: str, **fields: Any) -> bool:
+        """Count one occurrence; returns whether a line was written."""
+        count = self.due(key)
+        if count:
+            log.warning(self.event, reason=key, count=count, interval_seconds=self.interval, **fields)
+        return count > 0
+
+
+def throttled_exception_handler(interval: float = 10.0) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """An event-loop exception handler that reports each distinct message at most once per ``interval``
+    seconds (with how many occurred since), through the loop's default handler."""
+    throttle = ThrottledLog("asyncio", interval)
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message", ""))
+        count = throttle.due(message)
+        if count > 1:
+            context = {**context, "message": f"{message} ({count} like it since the last report)"}
+        if count:
+            loop.default_exception_handler(context)
+
+    return handle
 
 
 class ConnectionGuard:
@@ -110,6 +144,8 @@ class ConnectionGuard:
         self.open = 0
         self.max_connections = 1 << 30
         self.fd_limit: int | None = None
+        #: The listen backlog (and asyncio's accept batch): an eighth of the open-file limit.
+        self.backlog = MAX_BACKLOG
         self._per_address: Counter[str] = Counter()
         self._deadlines: dict[asyncio.BaseTransport, asyncio.TimerHandle] = {}
         self._transports: set[_LingeringTransport] = set()
@@ -120,6 +156,8 @@ class ConnectionGuard:
         """Raise the open-file limit to the hard limit and size the connection budget from it."""
         soft, hard = raise_open_file_limit()
         self.fd_limit = soft if soft != resource.RLIM_INFINITY else None
+        if self.fd_limit is not None:
+            self.backlog = min(MAX_BACKLOG, max(MIN_BACKLOG, self.fd_limit // 8))
         self._measure()
         log.info("workserver.open_files", soft_limit=soft, hard_limit=hard, max_connections=self.max_connections)
 
@@ -129,7 +167,7 @@ class ConnectionGuard:
         if self.fd_limit is None or used is None:
             return
         others = max(0, used - self.open)  # descriptors that are not client connections
-        self.max_connections = max(1, self.fd_limit - others - FD_RESERVE)
+        self.max_connections = max(1, self.fd_limit - others - FD_RESERVE - self.backlog)
 
     def admit(self, address: str) -> str | None:
         """``None`` to accept a connection from ``address``, else the reason to refuse it."""
@@ -343,4 +381,4 @@ class GuardedSite(web.TCPSite):
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
             self.guard.protocol_factory(server), self._host, self._port, ssl=self._ssl_context,
-            backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port)
+            backlog=self.guard.backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port)

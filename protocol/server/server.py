@@ -48,7 +48,7 @@ class WorkServer:
                                          shutdown_timeout=2.0, keepalive_timeout=self.config.keepalive_timeout_seconds)
             await self._runner.setup()
             self._site = GuardedSite(self._runner, self.config.host, self.config.port, self.guard,
-                                     ssl_context=ssl_context, backlog=4096)
+                                     ssl_context=ssl_context)
             await self._site.start()
         except BaseException:
             await self.service.close()

@@ -10,6 +10,8 @@ the recomputed score equals the claim) and pools ban shares that keep failing; h
   empty — the ``max_wrong_claims``-th in a row, 5 by default — bans the account *and* the address.
 * **Floods.** A connection closed for sending faster than its rate limit (``max_rate_strikes``) is a
   flood; the ``max_flood_closes``-th flood of an address within the same kind of budget bans it.
+* **Suspects.** Until its budget has refilled, an account with a wrong claim is a suspect: its
+  verifications run only when no other account's wait (:meth:`Bans.suspect`).
 * **Backoff.** A ban lasts ``ban_seconds`` (60 s), doubling with each further ban of the same key up
   to ``ban_max_seconds`` (a day); a key that stays clean that long after its last ban starts over.
 
@@ -114,6 +116,11 @@ class Bans:
         if all(spent):
             return None
         return self._ban(self._keys(account, address), "wrong_claims")
+
+    def suspect(self, account: str) -> bool:
+        """Whether ``account`` made a wrong claim whose budget has not refilled yet (its verifications
+        then wait until no other account's do: see :mod:`protocol.server.scheduling`)."""
+        return not self._claims.full(account_key(account))
 
     def flood(self, address: str | None, account: str | None = None) -> Ban | None:
         """Count one flood close from ``address``; the new ban if it was one too many."""

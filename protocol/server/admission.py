@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import resource
 import time
 from collections import Counter
@@ -43,6 +44,7 @@ __all__ = [
     "ConnectionGuard",
     "GuardedSite",
     "ThrottledLog",
+    "hang_up",
     "open_file_count",
     "raise_open_file_limit",
     "throttled_exception_handler",
@@ -201,8 +203,9 @@ class ConnectionGuard:
         self._transports.add(transport)
         self._per_address[address] += 1
         if self.handshake_timeout > 0:
-            loop = asyncio.get_running_loop()
-            self._deadlines[transport] = loop.call_later(self.handshake_timeout, self._expire, transport)
+            # Up to a quarter later at random: sockets opened together are not all dropped in one burst.
+            delay = self.handshake_timeout * (1.0 + 0.25 * random.random())
+            self._deadlines[transport] = asyncio.get_running_loop().call_later(delay, self._expire, transport)
 
     def _closed(self, address: str, transport: _LingeringTransport) -> None:
         self.open -= 1
@@ -240,7 +243,13 @@ class _LingeringTransport(asyncio.Transport):
         self._real = real
         self._linger = linger_seconds
         self._closing = False
+        self._hung_up = False
         self._timer: asyncio.TimerHandle | None = None
+
+    def hang_up(self) -> None:
+        """Read nothing more from this peer, and close without lingering (see :func:`hang_up`)."""
+        self._hung_up = True
+        self._real.pause_reading()
 
     @property
     def lingering(self) -> bool:
@@ -253,6 +262,9 @@ class _LingeringTransport(asyncio.Transport):
         self._closing = True
         real = self._real
         if real.is_closing():
+            return
+        if self._hung_up:
+            real.close()  # what the peer still sends is not worth reading
             return
         # No FIN either: a WebSocket peer that sees the end of the stream before it could send its own
         # close frame reports 1006 (aiohttp does), whatever close code it read.
@@ -302,7 +314,8 @@ class _LingeringTransport(asyncio.Transport):
             self._real.pause_reading()
 
     def resume_reading(self) -> None:
-        self._real.resume_reading()
+        if not self._hung_up:
+            self._real.resume_reading()
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self._real.set_write_buffer_limits(high, low)
@@ -320,8 +333,21 @@ class _LingeringTransport(asyncio.Transport):
         return self._real.get_protocol()
 
 
+def hang_up(transport: asyncio.BaseTransport | None) -> None:
+    """Stop reading from a client about to be dropped (a flood, a ban): the close that follows does not
+    linger to drain what it still sends, and nothing more of it is parsed."""
+    if isinstance(transport, _LingeringTransport):
+        transport.hang_up()
+    elif isinstance(transport, asyncio.ReadTransport) and transport.is_reading():
+        transport.pause_reading()
+
+
 class _GuardedProtocol(asyncio.Protocol):
-    """Admits or refuses a connection; forwards everything to aiohttp's protocol when admitted."""
+    """Admits or refuses a connection; hands it to aiohttp's protocol once the peer sends its first bytes.
+
+    Until then a connection costs only this object and its deadline (no aiohttp handler, no task), so a
+    thousand sockets that never speak are cheap to hold and to drop.
+    """
 
     def __init__(self, guard: ConnectionGuard, inner: Callable[[], asyncio.Protocol]) -> None:
         self._guard = guard
@@ -329,6 +355,7 @@ class _GuardedProtocol(asyncio.Protocol):
         self._inner: asyncio.Protocol | None = None
         self._transport: _LingeringTransport | None = None
         self._address = ""
+        self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -340,12 +367,17 @@ class _GuardedProtocol(asyncio.Protocol):
             return
         self._transport = _LingeringTransport(transport, self._guard.linger_seconds)
         self._guard._opened(self._address, self._transport)
-        self._inner = self._make_inner()
-        self._inner.connection_made(self._transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._inner is not None and self._transport is not None and not self._transport.lingering:
-            self._inner.data_received(data)
+        transport = self._transport
+        if transport is None or transport.lingering:
+            return
+        if self._inner is None:
+            self._inner = self._make_inner()
+            self._inner.connection_made(transport)
+            if self._paused:
+                self._inner.pause_writing()
+        self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
         if self._transport is not None and self._transport.lingering:
@@ -354,16 +386,19 @@ class _GuardedProtocol(asyncio.Protocol):
         return self._inner.eof_received() if self._inner is not None else None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._inner is None or self._transport is None:
+        if self._transport is None:
             return
         self._guard._closed(self._address, self._transport)
-        self._inner.connection_lost(exc)
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
+        self._paused = True
         if self._inner is not None:
             self._inner.pause_writing()
 
     def resume_writing(self) -> None:
+        self._paused = False
         if self._inner is not None:
             self._inner.resume_writing()
 

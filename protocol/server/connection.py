@@ -34,6 +34,7 @@ from aiohttp import WSMsgType, web
 from protocol.codec import decode_as, echo_request, encode
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import CLIENT_MESSAGES, Message, StratumAck, StratumLogin, StratumStats, StratumSubmit
+from protocol.server.admission import hang_up
 from protocol.server.jobs import Session
 from protocol.server.limits import StrikeCounter, TokenBucket
 from protocol.server.service import SubmitResult, WorkService
@@ -55,6 +56,8 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 @dataclass(frozen=True)
 class _Close:
     code: int
+    #: Stop reading the peer first (a flood or a ban): see :func:`protocol.server.admission.hang_up`.
+    hang_up: bool = False
 
 
 def _text_frame(payload: bytes) -> bytes:
@@ -113,15 +116,15 @@ class WebSocketConnection:
         self._queue.put_nowait(message)
 
     def disconnect(self, code: ErrorCode, message: str) -> None:
-        """Send an error ack with ``code``, then close (used for shutdown)."""
-        self._fail(StratumAck.rejected(code, message), code)
+        """Send an error ack with ``code``, then close (shutdown; a ban, which stops reading at once)."""
+        self._fail(StratumAck.rejected(code, message), code, hang_up=code == ErrorCode.UNAUTHORIZED)
 
-    def _fail(self, ack: StratumAck, code: ErrorCode) -> None:
+    def _fail(self, ack: StratumAck, code: ErrorCode, *, hang_up: bool = False) -> None:
         if self._closing or self._done:
             return
         self.deliver(ack)
         self._closing = True
-        self._queue.put_nowait(_Close(code.ws_close_code))
+        self._queue.put_nowait(_Close(code.ws_close_code, hang_up))
 
     async def _write_loop(self) -> None:
         while True:
@@ -131,6 +134,8 @@ class WebSocketConnection:
             self._writing = True
             try:
                 if isinstance(item, _Close):
+                    if item.hang_up:
+                        hang_up(self._transport)
                     await self.ws.close(code=item.code)
                     return
                 await self.ws.send_str(item if isinstance(item, str) else encode(item))

@@ -28,12 +28,16 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = clock()
 
-    def take(self) -> bool:
-        """Spend one token; ``False`` (and nothing spent) when the bucket is empty."""
+    def available(self) -> float:
+        """Tokens in the bucket now (refilled up to ``burst``)."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-        if self._tokens >= 1.0:
+        return self._tokens
+
+    def take(self) -> bool:
+        """Spend one token; ``False`` (and nothing spent) when the bucket is empty."""
+        if self.available() >= 1.0:
             self._tokens -= 1.0
             return True
         return False
@@ -49,6 +53,11 @@ class BucketTable:
         self.max_keys = max_keys
         self._clock = clock
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def full(self, key: str) -> bool:
+        """Whether ``key``'s bucket holds its whole burst (nothing spent that has not refilled)."""
+        bucket = self._buckets.get(key)
+        return bucket is None or bucket.available() >= bucket.burst
 
     def take(self, key: str) -> bool:
         """Spend one token of ``key``'s bucket."""

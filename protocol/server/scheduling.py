@@ -11,6 +11,9 @@ verification as a shared budget instead (see ``docs/workserver.md``, "Abuse"). H
 * Dispatch is round robin over the accounts with queued items, one item per turn. An account that
   queues an item joins the end of the rotation, so its item is started after at most one queued item
   of every other account (plus the items already running).
+* Items queued as ``low`` (the service marks an account that made a wrong claim recently: a suspect)
+  wait in a second rotation that is served only when the first one is empty, so a cheater delays
+  honest accounts by at most the one item it had queued before its first wrong claim came back.
 * The whole queue holds at most ``max_queued`` items. When it is full, an item of an account with
   fewer queued items than the longest queue displaces the newest item of that queue (whose sender is
   answered ``SERVER_BUSY``): a flood never makes a lightly loaded account busy.
@@ -82,6 +85,9 @@ class QueueItem:
     payload: Any = None
     #: Whether the per-account and per-connection bounds apply (not for the server's own work).
     bounded: bool = True
+    #: Served only when no other account waits: a low item moves its whole account to the low rotation
+    #: (until the account's queue empties).
+    low: bool = False
     running: bool = field(default=False, init=False)
 
 
@@ -100,6 +106,7 @@ class FairQueue:
         self.max_per_connection = max_per_connection
         self._queues: dict[str, deque[QueueItem]] = {}
         self._rotation: deque[str] = deque()  # accounts with queued items, in turn order
+        self._low: deque[str] = deque()  # the same for low-priority accounts, served when the first is empty
         self._per_account: Counter[str] = Counter()
         self._per_connection: Counter[Hashable] = Counter()
         self.queued = 0
@@ -131,7 +138,10 @@ class FairQueue:
         queue = self._queues.get(item.account)
         if queue is None:
             queue = self._queues[item.account] = deque()
-            self._rotation.append(item.account)
+            (self._low if item.low else self._rotation).append(item.account)
+        elif item.low and item.account in self._rotation:  # became a suspect while queued: demoted now
+            self._rotation.remove(item.account)
+            self._low.append(item.account)
         queue.append(item)
         self.queued += 1
         if item.bounded:
@@ -141,13 +151,14 @@ class FairQueue:
 
     def pop(self) -> QueueItem | None:
         """The next item to run: the first of the account whose turn it is (``None`` when empty)."""
-        if not self._rotation:
+        rotation = self._rotation or self._low
+        if not rotation:
             return None
-        account = self._rotation.popleft()
+        account = rotation.popleft()
         queue = self._queues[account]
         item = queue.popleft()
         if queue:
-            self._rotation.append(account)
+            rotation.append(account)
         else:
             del self._queues[account]
         self.queued -= 1
@@ -171,7 +182,7 @@ class FairQueue:
                 self._queues[account] = kept
             else:
                 del self._queues[account]
-                self._rotation.remove(account)
+                (self._rotation if account in self._rotation else self._low).remove(account)
         for item in removed:
             self.queued -= 1
             self._release(item)
@@ -218,14 +229,14 @@ class FairScheduler:
         return self.queue.queued + self.running
 
     async def run(self, verifier: Verifier, request: VerifyRequest, *, account: str,
-                  connection: Hashable = None, bounded: bool = True) -> VerifyOutcome:
-        """Queue one computation and wait for its outcome.
+                  connection: Hashable = None, bounded: bool = True, low: bool = False) -> VerifyOutcome:
+        """Queue one computation and wait for its outcome (``low``: see :class:`QueueItem`).
 
         Raises :class:`SchedulerBusyError` (refused, or displaced while queued), :class:`VerificationDroppedError`
         (removed while queued), or whatever the executor raises.
         """
         future: asyncio.Future[VerifyOutcome] = asyncio.get_running_loop().create_future()
-        item = QueueItem(account, connection, _Job(verifier, request, future), bounded)
+        item = QueueItem(account, connection, _Job(verifier, request, future), bounded, low)
         for victim in self.queue.admit(item):
             self._fail(victim, SchedulerBusyError("the verification queue is full; resubmit later"), "displaced")
         self._dispatch()

@@ -480,7 +480,8 @@ class WorkService:
         request = VerifyRequest(task.entry.payload, job.public_key, nonce, job, parent_network,
                                 bytes.fromhex(job.random_seed))
         try:
-            outcome = await self.scheduler.run(task.verifier, request, account=session.account, connection=session.id)
+            outcome = await self.scheduler.run(task.verifier, request, account=session.account, connection=session.id,
+                                               low=self.bans.suspect(session.account))
         except SchedulerBusyError as exc:
             return self._reject(ErrorCode.SERVER_BUSY, f"{exc}; resubmit later", submit)
         except VerificationDroppedError as exc:

@@ -79,6 +79,7 @@ def test_a_wrong_claim_flood_of_one_account_cannot_starve_an_honest_miner() -> N
             assert job is not None
             nonce = job.nonce_space().nonce(0)
             await honest.send(job.submit(nonce, stub_score(job.public_key, nonce)))
+            await until(lambda: _true(scheduler.pending == 32 + 4 + 1))  # queued behind the flood
             ack = None
             while ack is None:  # release the walks one by one until the honest one is done
                 verifier.gate.release()
@@ -211,7 +212,9 @@ def test_bans_grow_with_each_offence_and_a_budget_refills_with_time() -> None:
     now = [1000.0]
     bans = Bans(AbusePolicy(max_wrong_claims=3, wrong_claim_refill_seconds=600.0, ban_seconds=60.0,
                             ban_max_seconds=86_400.0), clock=lambda: now[0])
+    assert not bans.suspect("acct")
     assert bans.wrong_claim("acct", "10.0.0.1") is None and bans.wrong_claim("acct", "10.0.0.1") is None
+    assert bans.suspect("acct") and not bans.suspect("other")
     now[0] += 600.0  # one claim forgiven
     assert bans.wrong_claim("acct", "10.0.0.1") is None
     first = bans.wrong_claim("acct", "10.0.0.1")

@@ -10,6 +10,7 @@ import resource
 import select
 import socket
 import time
+import urllib.parse
 from pathlib import Path
 
 import aiohttp
@@ -117,7 +118,7 @@ def test_out_of_open_files_new_connections_are_refused_cleanly_then_served_again
     proc, ws_url, _ = start_cli_server(
         ["--db", ":memory:", "--demo", "--calibration-walks", "0", "--verify-workers", "1", "--verify-mode", "thread",
          "--handshake-timeout", "5"], log, nofile=(64, 256))
-    port = int(ws_url.rsplit(":", 1)[1].split("/")[0])
+    port = urllib.parse.urlsplit(ws_url).port or 80
     socks: list[socket.socket] = []
     try:
         limits = Path(f"/proc/{proc.pid}/limits").read_text()

@@ -83,10 +83,10 @@ def test_an_item_of_an_idle_account_waits_for_at_most_one_item_of_each_other_acc
     serial = 0
     for op, account_number in steps:
         if op == "admit":
-            account = f"a{account_number}"
-            if queue.in_flight(account) == 0:  # the account had nothing queued: it is "honest"
+            account, low = f"a{account_number}", account_number >= 4  # a4 and a5 are suspects
+            if queue.in_flight(account) == 0 and not low:  # nothing queued: an "honest" account
                 watched[serial] = Counter()
-            queue.admit(QueueItem(account, None, serial))
+            queue.admit(QueueItem(account, None, serial, low=low))
             serial += 1
             continue
         item = queue.pop()
@@ -98,6 +98,26 @@ def test_an_item_of_an_idle_account_waits_for_at_most_one_item_of_each_other_acc
             other[item.account] += 1
     for counts in watched.values():
         assert all(n <= 1 for n in counts.values()), counts
+        assert counts["a4"] == counts["a5"] == 0, counts  # a suspect never goes before an honest account
+
+
+def test_a_suspect_account_is_served_only_when_nobody_else_waits() -> None:
+    queue = _queue()
+    for i in range(3):
+        queue.admit(QueueItem("cheat", "c", i, low=True))
+    queue.admit(QueueItem("alice", "a", "a1"))
+    queue.admit(QueueItem("bob", "b", "b1"))
+    first = [queue.pop() for _ in range(2)]
+    queue.admit(QueueItem("carol", "c2", "c1"))
+    rest = []
+    while (item := queue.pop()) is not None:
+        rest.append(item)
+    assert [i.payload for i in first + rest] == ["a1", "b1", "c1", 0, 1, 2]
+    queue.admit(QueueItem("dave", "d", "d1"))
+    queue.admit(QueueItem("dave", "d", "d2"))
+    queue.admit(QueueItem("erin", "e", "e1"))
+    queue.admit(QueueItem("dave", "d", "d3", low=True))  # dave made a wrong claim meanwhile: demoted
+    assert [queue.pop().payload for _ in range(4)] == ["e1", "d1", "d2", "d3"]  # type: ignore[union-attr]
 
 
 class _GatedExecutor:

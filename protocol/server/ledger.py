@@ -8,7 +8,9 @@ What it keeps:
 * ``networks`` / ``best`` / ``best_history`` — per task, each network that became the best accepted
   one (the canonical JSON bytes served to miners as the next jobs' parent) and when.
 * ``workers`` — per (account, worker): solutions, shares, score mismatches (claims that did not
-  survive recomputation; other rejections are cheap to provoke and only counted in memory).
+  survive recomputation; other rejections are cheap to provoke and only counted in memory);
+  ``accounts`` — the same summed per account, kept with every write and indexed by results, so the
+  page's top accounts are read in O(log n) rather than grouped from every worker on each request.
 * ``calibration`` — each task's sampled score distribution (vardiff), so a restart skips it.
 * ``meta`` — schema version and the nonce-prefix allocator.
 
@@ -21,8 +23,9 @@ a login, a download), each answered through an index in O(log n) rows of the led
 dedicated thread so the event loop never blocks on disk. ``synchronous=FULL``: a commit is on disk
 before the call returns, so an ack sent after it survives ``kill -9`` (and power loss).
 
-Schema 2 added the epoch to the duplicate key and the ``accepted_by_job`` index; a schema-1 file is
-migrated in place when it is opened (one transaction; the table is rebuilt, rows and ids kept).
+Schema 2 added the epoch to the duplicate key, the ``accepted_by_job`` index and the ``accounts``
+table; a schema-1 file is migrated in place when it is opened (one transaction; ``accepted`` is
+rebuilt, rows and ids kept; ``accounts`` is summed from ``workers``).
 """
 
 from __future__ import annotations
@@ -124,6 +127,16 @@ _SCHEMA = (
     last_seen REAL NOT NULL,
     PRIMARY KEY (account, worker)
 )""",
+    """CREATE TABLE IF NOT EXISTS accounts (
+    account TEXT PRIMARY KEY,
+    workers INTEGER NOT NULL DEFAULT 0,
+    solutions INTEGER NOT NULL DEFAULT 0,
+    shares INTEGER NOT NULL DEFAULT 0,
+    mismatches INTEGER NOT NULL DEFAULT 0,
+    results INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS accounts_by_results ON accounts (results DESC, account)",
     """CREATE TABLE IF NOT EXISTS calibration (
     task_id TEXT PRIMARY KEY,
     scores TEXT NOT NULL,
@@ -150,6 +163,13 @@ class SQL:
     COUNT_MISMATCH = ("INSERT INTO workers (account, worker, mismatches, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
                       " ON CONFLICT (account, worker) DO UPDATE SET mismatches = mismatches + 1,"
                       " last_seen = excluded.last_seen")
+    WORKER_EXISTS = "SELECT 1 FROM workers WHERE account = ? AND worker = ?"
+    #: Parameters: account, new worker (0/1), solutions, shares, mismatches, results, last seen.
+    COUNT_ACCOUNT = ("INSERT INTO accounts (account, workers, solutions, shares, mismatches, results, last_seen)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET"
+                     " workers = workers + excluded.workers, solutions = solutions + excluded.solutions,"
+                     " shares = shares + excluded.shares, mismatches = mismatches + excluded.mismatches,"
+                     " results = results + excluded.results, last_seen = excluded.last_seen")
     BEST_SCORE = "SELECT score FROM best WHERE task_id = ?"
     INSERT_NETWORK = "INSERT OR IGNORE INTO networks VALUES (?, ?, ?, ?, ?, ?)"
     SET_BEST = ("INSERT INTO best VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
@@ -164,6 +184,13 @@ class SQL:
     IS_DUPLICATE = "SELECT 1 FROM accepted WHERE identity = ? AND task_id = ? AND epoch = ? AND nonce = ?"
     ACCEPTED_FOR_JOB = "SELECT 1 FROM accepted WHERE job_id = ? AND nonce = ?"
     NETWORK = "SELECT body FROM networks WHERE network_id = ?"
+    TOP_ACCOUNTS = ("SELECT account, workers, solutions, shares, mismatches, last_seen FROM accounts"
+                    " ORDER BY results DESC, account LIMIT ?")
+    IMPROVEMENTS = ("SELECT h.at, h.score, h.network_id, h.accepted_id, h.identity, h.worker, a.account"
+                    " FROM best_history h JOIN accepted a ON a.id = h.accepted_id WHERE h.task_id = ? ORDER BY h.id")
+    SUM_ACCOUNTS = ("INSERT INTO accounts (account, workers, solutions, shares, mismatches, results, last_seen)"
+                    " SELECT account, COUNT(*), SUM(solutions), SUM(shares), SUM(mismatches),"
+                    " SUM(solutions) + SUM(shares), MAX(last_seen) FROM workers GROUP BY account")
     # Start-up and admin only (whole-table reads by design):
     LOAD_BEST = ("SELECT b.task_id, b.network_id, b.score, b.at, n.body FROM best b"
                  " JOIN networks n USING (network_id)")
@@ -176,12 +203,18 @@ class SQL:
 
 
 #: The statements a client can cause — a submit (duplicate checks, the commit of an accepted result or
-#: a mismatch), a login (nonce prefixes), a network download — with sample parameters. Each must be
-#: answered through an index (primary key, unique key or ``accepted_by_job``): O(log n) rows read.
+#: a mismatch), a login (nonce prefixes), a network download, the public page (top accounts, training
+#: curves) — with sample parameters. Each must be answered through an index (primary key, unique key,
+#: ``accepted_by_job``, ``accounts_by_results``, ``best_history_by_task``): O(log n) rows read per row
+#: answered.
 CLIENT_STATEMENTS: dict[str, tuple[Any, ...]] = {
     "IS_DUPLICATE": ("ID", "task", 1, "00"),
     "ACCEPTED_FOR_JOB": ("abcdef.1", "00"),
     "NETWORK": ("n",),
+    "TOP_ACCOUNTS": (20,),
+    "IMPROVEMENTS": ("task",),
+    "WORKER_EXISTS": ("acct", "w"),
+    "COUNT_ACCOUNT": ("acct", 0, 1, 0, 0, 1, 0.0),
     "INSERT_ACCEPTED": ("share", "task", "ID", "00", 1, "abcdef.1", 1, 1, None, None, "acct", "w", None, 0.0),
     "COUNT_SOLUTION": ("acct", "w", 0.0, 0.0),
     "COUNT_SHARE": ("acct", "w", 0.0, 0.0),
@@ -338,6 +371,9 @@ class Ledger:
             self._db.execute("ALTER TABLE accepted_v2 RENAME TO accepted")
             for statement in _ACCEPTED_INDEXES:
                 self._db.execute(statement)
+            for statement in _SCHEMA:  # the tables and indexes schema 2 added (accounts)
+                self._db.execute(statement)
+            self._db.execute(SQL.SUM_ACCOUNTS)
             broken = self._db.execute("PRAGMA foreign_key_check").fetchall()
             if broken:
                 raise RuntimeError(f"ledger {self.path}: migration would break {len(broken)} references")
@@ -369,8 +405,9 @@ class Ledger:
                 raise DuplicateSubmissionError(
                     f"{rec.identity[:8]}.../{rec.task_id[:8]}.../epoch {rec.epoch}/{rec.nonce}") from None
             accepted_id = int(cur.lastrowid or 0)
-            count = SQL.COUNT_SOLUTION if rec.kind == "solution" else SQL.COUNT_SHARE
-            self._db.execute(count, (rec.account, rec.worker, rec.at, rec.at))
+            solution = rec.kind == "solution"
+            self._count(rec.account, rec.worker, rec.at, SQL.COUNT_SOLUTION if solution else SQL.COUNT_SHARE,
+                        (int(solution), int(not solution), 0))
             new_best = False
             if network is not None and network_id is not None:
                 row = self._db.execute(SQL.BEST_SCORE, (rec.task_id,)).fetchone()
@@ -388,7 +425,15 @@ class Ledger:
         """Count one score mismatch of a worker (a claimed score the recomputation did not confirm)."""
         now = time.time() if at is None else at
         with self._tx():
-            self._db.execute(SQL.COUNT_MISMATCH, (account, worker, now, now))
+            self._count(account, worker, now, SQL.COUNT_MISMATCH, (0, 0, 1))
+
+    def _count(self, account: str, worker: str, at: float, statement: str, counts: tuple[int, int, int]) -> None:
+        """Add ``counts`` = (solutions, shares, mismatches) to a worker's and its account's counters."""
+        new_worker = self._db.execute(SQL.WORKER_EXISTS, (account, worker)).fetchone() is None
+        self._db.execute(statement, (account, worker, at, at))
+        solutions, shares, mismatches = counts
+        self._db.execute(SQL.COUNT_ACCOUNT, (account, int(new_worker), solutions, shares, mismatches,
+                                             solutions + shares, at))
 
     def allocate_prefixes(self, count: int) -> int:
         """Reserve ``count`` consecutive nonce-prefix numbers; returns the first. Never hands out a
@@ -443,15 +488,11 @@ class Ledger:
 
     def top_accounts(self, limit: int) -> list[AccountRow]:
         """The ``limit`` accounts with the most accepted results (solutions and shares), most first."""
-        return [AccountRow(*row) for row in self._db.execute(
-            "SELECT account, COUNT(*), SUM(solutions), SUM(shares), SUM(mismatches), MAX(last_seen) FROM workers"
-            " GROUP BY account ORDER BY SUM(solutions) + SUM(shares) DESC, account LIMIT ?", (limit,))]
+        return [AccountRow(*row) for row in self._db.execute(SQL.TOP_ACCOUNTS, (limit,))]
 
     def improvements(self, task_id: str) -> list[ImprovementRow]:
         """A task's training curve, oldest first: each new best with the account that found it."""
-        return [ImprovementRow(*row) for row in self._db.execute(
-            "SELECT h.at, h.score, h.network_id, h.accepted_id, h.identity, h.worker, a.account FROM best_history h"
-            " JOIN accepted a ON a.id = h.accepted_id WHERE h.task_id = ? ORDER BY h.id", (task_id,))]
+        return [ImprovementRow(*row) for row in self._db.execute(SQL.IMPROVEMENTS, (task_id,))]
 
     def workers(self) -> list[WorkerRow]:
         """Per-worker counters, by account then worker (admin API)."""

@@ -129,6 +129,8 @@ class WorkService:
         self._background: set[asyncio.Task[None]] = set()
         self.started_at = time.monotonic()
         self.closing = False
+        #: Results and mismatches committed since start (readers of ledger summaries cache by it).
+        self.ledger_writes = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -408,6 +410,7 @@ class WorkService:
         self.metrics.submit_seconds.observe(time.perf_counter() - started)
         if not result.accepted and result.ack.code == ErrorCode.SCORE_MISMATCH:
             await self.ledger.call(Ledger.count_mismatch, session.account, session.worker)
+            self.ledger_writes += 1
         elif not result.accepted:
             session.rejected += 1
         return result
@@ -512,6 +515,7 @@ class WorkService:
                 higher_is_better=task.algo.higher_is_better)
         except DuplicateSubmissionError:
             return self._reject(ErrorCode.DUPLICATE, "this nonce was already submitted", submit, "Nonce")
+        self.ledger_writes += 1
         self.metrics.commit_seconds.observe(time.perf_counter() - committed)
         self.metrics.submits.labels(verdict=kind).inc()
         if kind == "solution":

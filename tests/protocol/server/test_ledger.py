@@ -116,6 +116,8 @@ def test_an_operators_schema_1_ledger_opens_migrated_with_everything_kept(tmp_pa
                                                                               (2, "bb", "abcdef.2")]
     assert ledger.accepted_for_job("abcdef.2", "bb") and ledger.is_duplicate("ID", "t1", 1, "aa")
     assert ledger.allocate_prefixes(256) == 513
+    (account,) = ledger.top_accounts(5)  # summed from the workers table
+    assert (account.account, account.workers, account.solutions, account.shares) == ("acct", 1, 1, 1)
     ledger.record_accepted(_rec("aa", 120, epoch=2))  # the new key: another epoch is another result
     with pytest.raises(DuplicateSubmissionError):
         ledger.record_accepted(_rec("aa", 120, epoch=1))

@@ -38,6 +38,9 @@ def test_a_restart_keeps_everything_committed(tmp_path: Path) -> None:
     assert again.allocate_prefixes(256) == first + 256  # never hands out a prefix twice
     (worker,) = again.workers()
     assert (worker.solutions, worker.shares, worker.mismatches) == (3, 1, 1)
+    (account,) = again.top_accounts(20)
+    assert (account.account, account.workers, account.solutions, account.shares, account.mismatches) == \
+        ("acct", 1, 3, 1, 1)
     assert again.network("n2") is None and again.network("n1") == b'{"n":1}'
     assert again.is_duplicate("ID", "t1", 1, "aa") and not again.is_duplicate("ID", "t2", 1, "aa")
     again.close()

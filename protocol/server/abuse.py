@@ -69,6 +69,11 @@ class Ban:
         """Seconds left at monotonic time ``now``."""
         return max(0.0, self.until - now)
 
+    def describe(self, now: float) -> str:
+        """What the banned client is told, e.g. ``refused for 59 more seconds: repeated wrong score claims``."""
+        why = {"wrong_claims": "repeated wrong score claims", "flooding": "repeated message floods"}
+        return f"refused for {max(1.0, self.remaining(now)):.0f} more seconds: {why.get(self.reason, self.reason)}"
+
 
 @dataclass
 class _Record:

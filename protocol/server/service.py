@@ -39,7 +39,7 @@ from protocol.messages import Message, StratumAck, StratumJob, StratumLogin, Str
 from protocol.server.abuse import Ban, Bans
 from protocol.server.admission import ThrottledLog
 from protocol.server.config import ServerConfig
-from protocol.server.jobs import IssuedJob, JobBook, Session, TaskState
+from protocol.server.jobs import IssuedJob, JobBook, PrefixAllocator, Session, TaskState
 from protocol.server.ledger import AcceptedRecord, AsyncLedger, DuplicateSubmissionError, Ledger, ProgressRow
 from protocol.server.metrics import ServerMetrics
 from protocol.server.scheduling import (
@@ -69,10 +69,6 @@ log = structlog.get_logger("workserver")
 DEFAULT_POOL_IDENTITY = identity_from_public_key(
     bytes(KangarooTwelve.new(data=b"neuraxon-miner reference work server").read(32)))
 
-#: Nonce prefixes are reserved from the ledger in blocks of this many (one commit per block).
-PREFIX_BLOCK = 256
-#: Bytes of a server-assigned ``NoncePrefix``.
-PREFIX_BYTES = 4
 #: Sessions a broadcast serves before letting the connection writers run.
 BROADCAST_SLICE = 128
 #: Broadcasts to at least this many sessions suspend verification processes while they run.
@@ -123,9 +119,7 @@ class WorkService:
         self._inflight: set[tuple[str, str, int, str]] = set()
         self._refused_logins = ThrottledLog("workserver.logins_refused")
         self._floods = ThrottledLog("workserver.flood_closed")
-        self._prefix_next = 0
-        self._prefix_end = 0
-        self._prefix_lock = asyncio.Lock()
+        self.prefixes = PrefixAllocator(self.ledger, spawn=self._spawn)
         self._background: set[asyncio.Task[None]] = set()
         self.started_at = time.monotonic()
         self.closing = False
@@ -233,7 +227,7 @@ class WorkService:
             account, identity = wallet, cfg.identity or wallet
         ban = self.bans.of(account=account, address=address)
         if ban is not None:
-            raise self._refuse_login("banned", _ban_message(ban, time.monotonic()), None)
+            raise self._refuse_login("banned", ban.describe(time.monotonic()), None)
         return account, identity
 
     def _refuse_login(self, result: str, message: str, field: str | None) -> ProtocolError:
@@ -242,21 +236,12 @@ class WorkService:
         self._refused_logins(result, message=message)
         return ProtocolError(ErrorCode.UNAUTHORIZED, message, field=field)
 
-    async def _allocate_prefix(self) -> str:
-        async with self._prefix_lock:
-            if self._prefix_next >= self._prefix_end:
-                start = await self.ledger.call(Ledger.allocate_prefixes, PREFIX_BLOCK)
-                self._prefix_next, self._prefix_end = start, start + PREFIX_BLOCK
-            number = self._prefix_next
-            self._prefix_next += 1
-        return (number % (1 << (8 * PREFIX_BYTES))).to_bytes(PREFIX_BYTES, "big").hex()
-
     async def open_session(self, login: StratumLogin, kind: Literal["ws", "pull"], *, address: str | None = None,
                            deliver: Callable[[Message | str], None] | None = None,
                            disconnect: Callable[[ErrorCode, str], None] | None = None) -> Session:
         """Authenticate and create a session (raises ``ProtocolError(UNAUTHORIZED)``)."""
         account, identity = self.authenticate(login, address)
-        prefix = await self._allocate_prefix()
+        prefix = await self.prefixes.allocate()
         sid = next(self._ids)
         task = self._task_order[sid % len(self._task_order)]
         session = Session(sid, kind, account, login.worker, identity, login.threads, prefix, task,
@@ -313,7 +298,7 @@ class WorkService:
                     address=address if self.config.abuse.ban_addresses else None)
         if account is None:
             return
-        message = _ban_message(ban, time.monotonic())
+        message = ban.describe(time.monotonic())
         for session in list(self.sessions.values()):
             if session.account == account and session.disconnect is not None:
                 session.disconnect(ErrorCode.UNAUTHORIZED, message)
@@ -600,10 +585,3 @@ class WorkService:
             if now - oldest.last_seen < ttl:
                 break
             del self.pull_sessions[key]
-
-
-_BAN_TEXT = {"wrong_claims": "repeated wrong score claims", "flooding": "repeated message floods"}
-
-
-def _ban_message(ban: Ban, now: float) -> str:
-    return f"refused for {max(1.0, ban.remaining(now)):.0f} more seconds: {_BAN_TEXT.get(ban.reason, ban.reason)}"

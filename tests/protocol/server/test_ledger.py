@@ -3,13 +3,22 @@ state, the migration of a schema-1 file, and O(log n) statements for everything 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from protocol.server.ledger import CLIENT_STATEMENTS, SQL, AcceptedRecord, DuplicateSubmissionError, Ledger
+from protocol.server.jobs import PREFIX_BLOCK, PrefixAllocator
+from protocol.server.ledger import (
+    CLIENT_STATEMENTS,
+    SQL,
+    AcceptedRecord,
+    AsyncLedger,
+    DuplicateSubmissionError,
+    Ledger,
+)
 
 
 def _rec(nonce: str, score: int, kind: str = "solution", task: str = "t1", identity: str = "ID",
@@ -212,3 +221,26 @@ def test_a_client_reads_a_few_rows_of_a_million(million_row_ledger: Ledger) -> N
     steps = _vm_steps(db, lambda: ledger.record_accepted(rec, network=b"{}", network_id="f" * 64))
     assert steps < 2_000, steps
     small.close()
+
+
+def test_nonce_prefixes_are_never_handed_out_twice_and_the_next_block_is_reserved_ahead(tmp_path: Path) -> None:
+    async def body() -> None:
+        path = tmp_path / "ledger.sqlite"
+        seen: list[str] = []
+        for run_number in (1, 2):  # a restart continues after every block reserved before it
+            ledger = AsyncLedger(path)
+            await ledger.open()
+            spawned: list[asyncio.Future[None]] = []
+            prefixes = PrefixAllocator(ledger, spawn=lambda c, out=spawned: out.append(asyncio.ensure_future(c)))
+            seen += [await prefixes.allocate() for _ in range(PREFIX_BLOCK // 2 - 1)]
+            assert spawned == []
+            seen.append(await prefixes.allocate())  # half the block is left: the next one is reserved now
+            await asyncio.gather(*spawned)
+            reserved = await ledger.call(Ledger.allocate_prefixes, 0)  # the counter, unchanged
+            assert reserved == 1 + 2 * run_number * PREFIX_BLOCK
+            seen += [await prefixes.allocate() for _ in range(PREFIX_BLOCK)]  # into the spare: no ledger call
+            assert await ledger.call(Ledger.allocate_prefixes, 0) == reserved
+            await ledger.close()
+        assert len(set(seen)) == len(seen) == 2 * (PREFIX_BLOCK + PREFIX_BLOCK // 2)
+
+    asyncio.run(body())

@@ -356,6 +356,7 @@ async def run(args: argparse.Namespace) -> int:
                 refused = {r: await metric(http, base, f'workserver_refused_connections_total{{reason="{r}"}}')
                            for r in ("banned", "address_cap", "open_files")}
                 flood_closes = await metric(http, base, "workserver_flood_closes_total")
+                wrong_verified = await metric(http, base, 'workserver_submits_total{verdict="score_mismatch"}')
                 timeouts = await metric(http, base, 'workserver_connection_timeouts_total{stage="handshake"}')
                 for m in miners:
                     await m.ws.close()
@@ -377,7 +378,8 @@ async def run(args: argparse.Namespace) -> int:
     ban_delay = None if banned_at is None else banned_at - attack_started
     print(f"attack: {attack_counts}")
     print(f"server: wrong-claims ban {'never' if ban_delay is None else f'{ban_delay:.2f} s after the attack began'}; "
-          f"refused connections {refused}; flood closes {flood_closes:.0f}; handshake timeouts {timeouts:.0f}")
+          f"{wrong_verified:.0f} wrong claims verified; refused connections {refused}; flood closes {flood_closes:.0f}; "
+          f"handshake timeouts {timeouts:.0f}")
     print(f"server log for the whole run: {log_bytes / 1e6:.3f} MB")
     phases = (("A", c0, c1, s0, s1, v0, v1, w0, w1), ("B", c2, c3, s2, s3, v2, v3, w2, w3))
     for name, a0, a1, x0, x1, u0, u1, b0, b1 in phases:

@@ -69,14 +69,12 @@ def raise_open_file_limit(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def start_server(db: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[str], str, str]:
+def start_server(flags: list[str], stderr: Any = subprocess.DEVNULL) -> tuple[subprocess.Popen[str], str, str]:
+    """``neuraxon-miner workserver --port 0 <flags>`` in its own process: (process, ws url, http url)."""
     script = Path(sys.executable).with_name("neuraxon-miner")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "miner"]
-    cmd += ["workserver", "--port", "0", "--db", str(db), "--threshold", "0", "--no-training", "--no-vardiff",
-            "--rate", "10000", "--burst", "10000", "--job-interval", "3600", "--admin-token", ADMIN,
-            "--verify-workers", str(args.verify_workers), "--verify-mode", args.verify_mode,
-            "--verify-nice", str(args.verify_nice), "--log-level", "warning", "--log-format", "json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    cmd += ["workserver", "--port", "0", *flags]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -340,7 +338,13 @@ async def run(args: argparse.Namespace) -> int:
           f"verification: {args.verify_workers} {args.verify_mode} worker(s) at nice +{args.verify_nice}")
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        proc, ws_url, base = start_server(Path(tmp) / "ledger.sqlite", args)
+        # All miners connect from 127.0.0.1, so the per-address connection cap is lifted.
+        proc, ws_url, base = start_server([
+            "--db", str(Path(tmp) / "ledger.sqlite"), "--threshold", "0", "--no-training", "--no-vardiff",
+            "--rate", "10000", "--burst", "10000", "--job-interval", "3600", "--admin-token", ADMIN,
+            "--max-connections-per-address", "0", "--verify-workers", str(args.verify_workers),
+            "--verify-mode", args.verify_mode, "--verify-nice", str(args.verify_nice), "--log-level", "warning",
+            "--log-format", "json"])
         pipes, children = [], []
         try:
             started = time.perf_counter()

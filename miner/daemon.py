@@ -165,6 +165,11 @@ class MinerDaemon:
         except JournalError as exc:
             log.error("journal_unusable", error=str(exc))
             return exit_codes.EXIT_JOURNAL
+        if self.journal.quarantined:
+            self.stats.journal_quarantined += self.journal.quarantined
+            log.warning("journal_quarantined", lines=self.journal.quarantined,
+                        quarantine=str(self.journal.quarantine_path),
+                        detail="unreadable journal records were moved aside; the rest is mined as usual")
         if s.api_enabled:
             self.api = MinerApi(self.stats, self.metrics, host=s.api_host, port=s.api_port,
                                 token=s.api_token.get_secret_value() if s.api_token else None)
@@ -483,10 +488,11 @@ class MinerDaemon:
         """Validate, self-test, connect once to each server in order until one answers; nothing is mined."""
         lines = [f"settings: valid ({self.threads} worker threads of {available_cpus()} available CPUs)"]
         try:
-            pending = await asyncio.to_thread(Journal.inspect, self.settings.journal_path)
+            pending, unreadable = await asyncio.to_thread(Journal.inspect, self.settings.journal_path)
         except JournalError as exc:
             return exit_codes.EXIT_JOURNAL, f"journal: {exc}"
-        lines.append(f"journal: {self.settings.journal_path} ({pending} pending results)")
+        quarantine = f"; {unreadable} unreadable lines to quarantine at start" if unreadable else ""
+        lines.append(f"journal: {self.settings.journal_path} ({pending} pending results{quarantine})")
         code, error, backends = await self._choose_backends()
         if code != exit_codes.EXIT_OK:
             return code, error

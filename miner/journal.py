@@ -14,6 +14,13 @@ Opening the journal replays it, keeps the results without a ``done`` record, and
 atomically with only those (temporary file, fsync, rename, fsync of the directory), so the file
 never grows without bound. A torn last line (a crash mid-write) is ignored: its ``fsync`` never
 returned, so its result was never sent.
+
+A record that cannot be read — not UTF-8, not JSON, or not a valid record (a ``found`` record whose
+submit does not decode, for instance) — must not stop the miner from starting (under systemd that is
+a restart loop), nor be lost: its line is appended, as it was, to ``<journal>.quarantine`` (fsynced
+before the journal is rewritten without it), :attr:`Journal.quarantined` counts it, and the miner
+warns and counts it in ``neuraxon_miner_journal_quarantined_total``. A damaged ``done`` record makes
+its result be sent again, which the server answers ``DUPLICATE`` (counted accepted once).
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from protocol.codec import decode_as
+from protocol.errors import ProtocolError
+from protocol.fields import Algo
+from protocol.messages import StratumSubmit
 
 __all__ = ["JOURNAL_VERSION", "Journal", "JournalError", "JournalRecord", "WorkKey"]
 
@@ -77,11 +89,18 @@ class JournalRecord:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> JournalRecord:
-        """Parse a ``found`` record (``KeyError``/``TypeError``/``ValueError`` if malformed)."""
+        """Parse a ``found`` record (``KeyError``/``TypeError``/``ValueError`` if malformed, including a
+        submit that does not decode or an unknown algorithm: what the miner could not resend)."""
         kind = obj["kind"]
         if kind not in ("solution", "share"):
             raise ValueError(f"unknown result kind {kind!r}")
-        return cls(str(obj["id"]), str(obj["submit"]), WorkKey(**obj["work"]), kind, float(obj["found_at"]))
+        record = cls(str(obj["id"]), str(obj["submit"]), WorkKey(**obj["work"]), kind, float(obj["found_at"]))
+        Algo(record.work.algo)
+        try:
+            decode_as(record.submit, StratumSubmit)
+        except ProtocolError as exc:
+            raise ValueError(f"the stored submit does not decode: {exc.message}") from None
+        return record
 
 
 class Journal:
@@ -98,6 +117,13 @@ class Journal:
         self._lock_fh: Any = None
         self._pending: dict[str, JournalRecord] = {}
         self._finished_since_compact = 0
+        #: Unreadable lines moved to :attr:`quarantine_path` by the last :meth:`open`.
+        self.quarantined = 0
+
+    @property
+    def quarantine_path(self) -> Path:
+        """Where unreadable records go: ``<journal>.quarantine``."""
+        return self.path.with_name(self.path.name + ".quarantine")
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -107,7 +133,10 @@ class Journal:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._take_lock()
-                records = self._replay()
+                records, unreadable = self._replay()
+                if unreadable:
+                    self._quarantine(unreadable)  # on disk before the rewrite drops them from the journal
+                self.quarantined = len(unreadable)
                 self._pending = {r.result_id: r for r in records}
                 self._rewrite()
                 self._fh = self.path.open("a", encoding="utf-8")
@@ -146,46 +175,61 @@ class Journal:
             self._release_lock()
 
     @classmethod
-    def inspect(cls, path: Path) -> int:
-        """How many unfinished results the journal at ``path`` holds, without locking or rewriting it.
+    def inspect(cls, path: Path) -> tuple[int, int]:
+        """``(unfinished results, unreadable lines)`` of the journal at ``path``, without locking,
+        rewriting or quarantining anything.
 
-        Raises :class:`JournalError` if it is corrupt or its directory cannot be created or written.
+        Raises :class:`JournalError` if it cannot be read or its directory cannot be created or written.
         """
         journal = cls(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not os.access(path.parent, os.W_OK):
                 raise JournalError(f"journal directory {path.parent} is not writable")
-            return len(journal._replay())
+            records, unreadable = journal._replay()
+            return len(records), len(unreadable)
         except OSError as exc:
             raise JournalError(f"journal {path}: {exc.strerror or exc}") from None
 
-    def _replay(self) -> list[JournalRecord]:
+    def _replay(self) -> tuple[list[JournalRecord], list[bytes]]:
+        """The unfinished results, and the raw lines that could not be read (in file order)."""
         if not self.path.exists():
-            return []
+            return [], []
         found: dict[str, JournalRecord] = {}
-        with self.path.open("r", encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().split("\n")
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
+        unreadable: list[bytes] = []
+        lines = self.path.read_bytes().split(b"\n")
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(raw.decode("utf-8"))
                 op = obj["op"]
                 if op == "found":
                     record = JournalRecord.from_json(obj)
                     found.setdefault(record.result_id, record)
-                elif op == "sent" and obj["id"] in found:
-                    rec = found[obj["id"]]
-                    found[obj["id"]] = JournalRecord(rec.result_id, rec.submit, rec.work, rec.kind, rec.found_at, True,
-                                                     float(obj.get("at", time.time())))
+                elif op == "sent":
+                    rec = found.get(str(obj["id"]))
+                    at = float(obj.get("at", time.time()))
+                    if rec is not None:
+                        found[rec.result_id] = JournalRecord(rec.result_id, rec.submit, rec.work, rec.kind,
+                                                             rec.found_at, True, at)
                 elif op == "done":
-                    found.pop(obj["id"], None)
-            except (ValueError, KeyError, TypeError):
+                    found.pop(str(obj["id"]), None)
+                else:
+                    raise ValueError(f"unknown op {op!r}")
+            except (ValueError, KeyError, TypeError, AttributeError):  # UnicodeDecodeError is a ValueError
                 if number >= len(lines) - 1:
-                    continue  # a torn last line: its write never completed
-                raise JournalError(f"journal {self.path}: line {number} is corrupt") from None
-        return list(found.values())
+                    continue  # a torn last line: its write never completed, its result was never sent
+                unreadable.append(raw)
+        return list(found.values()), unreadable
+
+    def _quarantine(self, lines: list[bytes]) -> None:
+        with self.quarantine_path.open("ab") as fh:
+            for raw in lines:
+                fh.write(raw + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._fsync_dir()
 
     def _rewrite(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")

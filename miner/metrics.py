@@ -19,6 +19,7 @@ metric                                              type     labels / meaning
 ``neuraxon_miner_results_found_total``              counter  kind = solution, share
 ``neuraxon_miner_solutions_total``                  counter  kind, result = accepted, rejected, stale, error
 ``neuraxon_miner_pending_results``                  gauge    results in the journal awaiting a verdict
+``neuraxon_miner_journal_quarantined_total``        counter  unreadable journal records moved to the quarantine file
 ``neuraxon_miner_last_accepted_timestamp_seconds``  gauge    Unix time of the last accepted result
 ``neuraxon_miner_best_score``                       gauge    best accepted score of this run
 ``neuraxon_miner_server_up``                        gauge    server, priority; 1 while a session is open
@@ -124,6 +125,8 @@ class _StatsCollector(Collector):
         yield solutions
         yield GaugeMetricFamily(f"{PREFIX}_pending_results", "Results in the journal awaiting a verdict",
                                 value=s.pending_results)
+        yield CounterMetricFamily(f"{PREFIX}_journal_quarantined", "Unreadable journal records moved to "
+                                  "<journal>.quarantine", value=s.journal_quarantined)
         if s.last_accepted_at is not None:
             yield GaugeMetricFamily(f"{PREFIX}_last_accepted_timestamp_seconds",
                                     "Unix time of the last accepted result", value=s.last_accepted_at)

@@ -305,6 +305,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError("config", f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError("config", f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 text; a binary file fails before parsing
+        raise SettingsError("config", f"{path} is not a TOML file: not UTF-8 text (byte {exc.start})") from None
     for key, value in data.items():
         if key not in MinerSettings.model_fields:
             raise SettingsError(key, f"unknown key in {path}{_suggest(key)}")
@@ -323,9 +325,11 @@ def _read_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[
         if key.endswith("_file") and key[:-5] in SECRET_FIELDS:
             secret_key = key[:-5]
             try:
-                values[secret_key] = Path(raw).read_text().strip()
+                values[secret_key] = Path(raw).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise SettingsError(secret_key, f"cannot read {raw}: {exc.strerror}", f"environment {name}") from None
+            except UnicodeDecodeError:
+                raise SettingsError(secret_key, f"{raw} is not UTF-8 text", f"environment {name}") from None
             origins[secret_key] = f"environment {name}"
             continue
         if key not in MinerSettings.model_fields:

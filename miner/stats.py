@@ -79,6 +79,7 @@ class MinerStats:
         self.server_switches = 0
         self.job_errors = 0
         self.pending_results = 0
+        self.journal_quarantined = 0
         self.self_test_seconds: float | None = None
         self.ready = False
         self.stalled = False

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 EXIT_BAD_INPUT = 2
+#: Environment variables of the admin token (the flags win over them), so it need not show in ``ps``.
+ADMIN_TOKEN_ENV = "NEURAXON_WORKSERVER_ADMIN_TOKEN"
+ADMIN_TOKEN_FILE_ENV = ADMIN_TOKEN_ENV + "_FILE"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +37,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     auth.add_argument("--allow-wallet", action="append", default=[], metavar="IDENTITY",
                       help="accept only these wallets (repeatable; default: any valid identity)")
     auth.add_argument("--identity", help="pool identity all jobs are for (default: the login's wallet)")
-    auth.add_argument("--admin-token", help="bearer token of /api/v1/admin/state and /api/v1/workers")
+    auth.add_argument("--admin-token", help="bearer token of /api/v1/admin/state and /api/v1/workers (visible in "
+                      f"ps: prefer --admin-token-file or ${ADMIN_TOKEN_ENV} / ${ADMIN_TOKEN_FILE_ENV})")
+    auth.add_argument("--admin-token-file", type=Path, help="file holding the admin token")
+    limits = p.add_argument_group("abuse limits (docs/workserver.md, 'Abuse')")
+    limits.add_argument("--max-connections-per-address", type=int, default=256, metavar="N",
+                        help="connections per client address (default 256; 0 = no cap)")
+    limits.add_argument("--handshake-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="a connection must make its first request (the WebSocket upgrade) this soon (default 10)")
+    limits.add_argument("--login-timeout", type=float, default=15.0, metavar="SECONDS",
+                        help="a WebSocket connection must log in this soon after its upgrade (default 15)")
+    limits.add_argument("--ping-interval", type=float, default=30.0, metavar="SECONDS",
+                        help="WebSocket ping interval; no answer within half of it closes the session (default 30)")
+    limits.add_argument("--max-inflight-per-account", type=int, default=32, metavar="N",
+                        help="submissions of one account queued or in verification (default 32)")
+    limits.add_argument("--max-wrong-claims", type=int, default=5, metavar="N",
+                        help="the N-th wrong score claim in a row bans the account and its address (default 5)")
+    limits.add_argument("--ban-seconds", type=float, default=60.0, metavar="SECONDS",
+                        help="first ban length; each further ban of the same account or address doubles it, up to "
+                             "a day (default 60)")
     work = p.add_argument_group("work")
     work.add_argument("--db", default="workserver.sqlite",
                       help="SQLite ledger (default ./workserver.sqlite; ':memory:' keeps nothing)")
@@ -97,19 +120,52 @@ def _configure_logging(fmt: str | None, level: str) -> None:
     )
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise _InputError(f"{what} {path} is not UTF-8 text") from None
+
+
+def _read_secret(path: Path, what: str) -> str:
+    text = _read_text(path, what).strip()
+    if not text:
+        raise _InputError(f"{what} {path} is empty")
+    return text
+
+
+def _admin_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """The admin token: ``--admin-token`` or ``--admin-token-file``, else the environment (each source
+    given one way only)."""
+    if args.admin_token is not None and args.admin_token_file is not None:
+        raise _InputError("give either --admin-token or --admin-token-file, not both")
+    if args.admin_token is not None:
+        return str(args.admin_token)
+    if args.admin_token_file is not None:
+        return _read_secret(args.admin_token_file, "--admin-token-file")
+    if ADMIN_TOKEN_ENV in environ and ADMIN_TOKEN_FILE_ENV in environ:
+        raise _InputError(f"set either {ADMIN_TOKEN_ENV} or {ADMIN_TOKEN_FILE_ENV}, not both")
+    if ADMIN_TOKEN_FILE_ENV in environ:
+        return _read_secret(Path(environ[ADMIN_TOKEN_FILE_ENV]), ADMIN_TOKEN_FILE_ENV)
+    token = environ.get(ADMIN_TOKEN_ENV, "").strip()
+    if ADMIN_TOKEN_ENV in environ and not token:
+        raise _InputError(f"{ADMIN_TOKEN_ENV} is empty")
+    return token or None
+
+
 def _tokens(args: argparse.Namespace) -> frozenset[str]:
     tokens = set(args.token)
     if args.token_file is not None:
-        try:
-            lines = args.token_file.read_text().splitlines()
-        except OSError as exc:
-            raise _InputError(f"cannot read --token-file {args.token_file}: {exc.strerror}") from None
+        lines = _read_text(args.token_file, "--token-file").splitlines()
         tokens.update(line.strip() for line in lines if line.strip() and not line.startswith("#"))
     return frozenset(tokens)
 
 
 def _config(args: argparse.Namespace) -> Any:
     from protocol.identity import IdentityError, normalize_identity
+    from protocol.server.abuse import AbusePolicy
     from protocol.server.config import IdleSchedule, ServerConfig
     from protocol.server.tasks import TaskLoadError, default_tasks, demo_tasks, load_task_file, neuraxon_task
 
@@ -141,11 +197,17 @@ def _config(args: argparse.Namespace) -> Any:
         except ValueError:
             raise _InputError("--idle-schedule must be WORK:IDLE, two positive numbers of seconds") from None
     db = None if args.db == ":memory:" else Path(args.db)
+    admin_token = _admin_token(args, os.environ)
     try:
+        abuse = AbusePolicy(max_wrong_claims=args.max_wrong_claims, ban_seconds=args.ban_seconds,
+                            ban_max_seconds=max(86_400.0, args.ban_seconds))
         return ServerConfig(
             host=args.host, port=args.port, db_path=db, tasks=tuple(tasks), epoch=args.epoch, identity=identity,
             access_tokens=_tokens(args), allow_wallets=not args.no_wallets, wallet_allowlist=allow,
-            admin_token=args.admin_token, tls_cert=args.tls_cert, tls_key=args.tls_key,
+            admin_token=admin_token, tls_cert=args.tls_cert, tls_key=args.tls_key, abuse=abuse,
+            max_connections_per_address=args.max_connections_per_address,
+            handshake_timeout_seconds=args.handshake_timeout, login_timeout_seconds=args.login_timeout,
+            ping_interval_seconds=args.ping_interval, max_inflight_per_account=args.max_inflight_per_account,
             max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
             verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
             parent_refresh_seconds=args.parent_refresh, parent_bar_walks=args.parent_bar_walks,
@@ -181,9 +243,13 @@ async def _serve(config: Any) -> int:
 
     import structlog
 
+    from protocol.server.admission import throttled_exception_handler
     from protocol.server.server import WorkServer
 
     log = structlog.get_logger("workserver")
+    # asyncio reports some faults once per occurrence (an accept failing with EMFILE, say, every
+    # retry): at most one line per message and interval, with the count of the ones left out.
+    asyncio.get_running_loop().set_exception_handler(throttled_exception_handler())
     server = WorkServer(config)
     try:
         await server.start()

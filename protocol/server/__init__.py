@@ -5,7 +5,11 @@ Layout:
 * :mod:`~protocol.server.config` — :class:`ServerConfig` (every knob);
 * :mod:`~protocol.server.tasks` — :class:`TaskEntry`, the default and demo task sets;
 * :mod:`~protocol.server.service` — :class:`WorkService`, the transport-independent rules;
+* :mod:`~protocol.server.training` — cumulative training (best networks, parents) and calibration;
 * :mod:`~protocol.server.connection` / :mod:`~protocol.server.app` — WebSocket and HTTP endpoints;
+* :mod:`~protocol.server.admission` — connection admission at accept time, deadlines, lingering closes;
+* :mod:`~protocol.server.scheduling` — fair verification scheduling in front of the pool;
+* :mod:`~protocol.server.abuse` — bans for repeated wrong claims and floods;
 * :mod:`~protocol.server.verify` — the :class:`Verifier` interface (one implementation over the
   scoring registry) and the verification pool;
 * :mod:`~protocol.server.ledger` — SQLite (WAL) ledger; :mod:`~protocol.server.vardiff` — share bars;

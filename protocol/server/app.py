@@ -30,12 +30,14 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
 from protocol.codec import decode_as, encode_bytes, validate_object
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import PROTOCOL_VERSION, Message, StratumAck, StratumLogin, StratumSubmit
+from protocol.server.admission import ConnectionGuard
 from protocol.server.connection import WebSocketConnection
 from protocol.server.dashboard import add_dashboard
 from protocol.server.documents import (
@@ -57,6 +59,10 @@ __all__ = ["SERVICE_KEY", "create_app"]
 
 SERVICE_KEY: web.AppKey[WorkService] = web.AppKey("service", WorkService)
 _BUCKETS_KEY: web.AppKey[BucketTable] = web.AppKey("http_buckets", BucketTable)
+_STRIKES_KEY: web.AppKey[BucketTable] = web.AppKey("http_rate_strikes", BucketTable)
+
+#: Seconds a closing WebSocket waits for the peer's close frame (a flooder's is never coming soon).
+CLOSE_WAIT_SECONDS = 0.5
 
 JSON = "application/json"
 
@@ -94,10 +100,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     limit = service.config.max_frame_bytes
     # aiohttp drops frames above its own cap without an ack; ours is lower, so a frame between the
     # two gets a FRAME_TOO_LARGE ack before the close.
-    ws = web.WebSocketResponse(max_msg_size=max(16 * limit, 1 << 20), heartbeat=30.0, timeout=5.0,
-                               compress=False, decode_text=False)
+    ws = web.WebSocketResponse(max_msg_size=max(16 * limit, 1 << 20), heartbeat=service.config.ping_interval_seconds,
+                               timeout=CLOSE_WAIT_SECONDS, compress=False, decode_text=False)
     await ws.prepare(request)
-    await WebSocketConnection(ws, service, request.transport).run()
+    await WebSocketConnection(ws, service, request.transport, request.remote).run()
     return ws
 
 
@@ -105,12 +111,22 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 def _rate_limited(request: web.Request) -> web.Response | None:
-    """Count one HTTP frame; the rate-limit answer if its sender is over the limit, else ``None``."""
-    _service(request).metrics.frames.labels(transport="http").inc()
-    if request.app[_BUCKETS_KEY].take(request.remote or "?"):
+    """Count one HTTP frame; the rate-limit answer if its sender is over the limit, else ``None``.
+
+    As on a WebSocket, requests over the limit spend rate-limit strikes; with none left the answer
+    also closes the connection and counts as a flood of the address.
+    """
+    service = _service(request)
+    service.metrics.frames.labels(transport="http").inc()
+    address = request.remote or "?"
+    if request.app[_BUCKETS_KEY].take(address):
         return None
-    _service(request).metrics.rejected_frames.labels(code="rate_limited").inc()
-    return _ack(StratumAck.rejected(ErrorCode.RATE_LIMITED, "too many requests; slow down"))
+    service.metrics.rejected_frames.labels(code="rate_limited").inc()
+    response = _ack(StratumAck.rejected(ErrorCode.RATE_LIMITED, "too many requests; slow down"))
+    if not request.app[_STRIKES_KEY].take(address):
+        service.flooded(None, request.remote)
+        response.force_close()
+    return response
 
 
 def _pull_login(request: web.Request) -> StratumLogin:
@@ -156,7 +172,7 @@ async def get_job(request: web.Request) -> web.Response:
     if limited is not None:
         return limited
     try:
-        session = await service.pull_session(_pull_login(request))
+        session = await service.pull_session(_pull_login(request), request.remote)
     except ProtocolError as err:
         service.metrics.rejected_frames.labels(code=err.code.name.lower()).inc()
         return _error(err)
@@ -174,7 +190,7 @@ async def post_submit(request: web.Request) -> web.Response:
     try:
         body = await _read_body(request, service.config.max_frame_bytes)
         submit = decode_as(body, StratumSubmit, max_bytes=service.config.max_frame_bytes)
-        session = await service.pull_session(_pull_login(request))
+        session = await service.pull_session(_pull_login(request), request.remote)
     except ProtocolError as err:
         service.metrics.rejected_frames.labels(code=err.code.name.lower()).inc()
         return _error(err)
@@ -300,11 +316,11 @@ async def get_workers(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``."""
     service = _service(request)
-    pool = service.pool
+    scheduler = service.scheduler
     doc = Health(status="stopping" if service.closing else "ok",
                  uptime_seconds=time.monotonic() - service.started_at, epoch=service.epoch, idle=service.idle,
                  connections=len(service.sessions), pull_sessions=len(service.pull_sessions),
-                 verification_pending=pool.pending if pool is not None else 0, tasks=len(service.tasks))
+                 verification_pending=scheduler.pending if scheduler is not None else 0, tasks=len(service.tasks))
     return _document(doc, 503 if service.closing else 200)
 
 
@@ -314,12 +330,22 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_app(service: WorkService) -> web.Application:
-    """The aiohttp application around a started :class:`WorkService`."""
+def create_app(service: WorkService, guard: ConnectionGuard | None = None) -> web.Application:
+    """The aiohttp application around a started :class:`WorkService`; with a ``guard``, a request ends
+    its connection's handshake deadline."""
     cfg = service.config
-    app = web.Application(client_max_size=cfg.max_frame_bytes + 1)
+    middlewares = []
+    if guard is not None:
+        @web.middleware
+        async def handshake_done(request: web.Request, handler: Handler) -> web.StreamResponse:
+            guard.handshake_done(request.transport)
+            return await handler(request)
+
+        middlewares.append(handshake_done)
+    app = web.Application(client_max_size=cfg.max_frame_bytes + 1, middlewares=middlewares)
     app[SERVICE_KEY] = service
     app[_BUCKETS_KEY] = BucketTable(cfg.messages_per_second, cfg.message_burst)
+    app[_STRIKES_KEY] = BucketTable(cfg.messages_per_second, cfg.max_rate_strikes)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/api/v1/job", get_job)
     app.router.add_post("/api/v1/submit", post_submit)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from protocol.fields import Algo
+from protocol.server.abuse import AbusePolicy
 from protocol.server.tasks import TaskEntry
 
 if TYPE_CHECKING:
@@ -68,10 +69,25 @@ class ServerConfig:
     message_burst: int = 40
     #: Consecutive malformed frames before the connection is closed (protocol.CLOSE_POLICY).
     max_strikes: int = 16
-    #: Submissions queued or running in the verification pool before SERVER_BUSY.
+    #: Messages a connection may send over its rate limit before it is closed as a flood (a budget
+    #: that refills at ``messages_per_second``); only the first of a run gets a RATE_LIMITED ack.
+    max_rate_strikes: int = 64
+    #: Fair verification (``protocol.server.scheduling``): submissions queued or running in total,
+    #: per account and per connection before SERVER_BUSY.
     max_pending_verifications: int = 256
-    #: Submissions one connection may have in verification at once before SERVER_BUSY.
+    max_inflight_per_account: int = 32
     max_inflight_per_session: int = 16
+    #: Bans for repeated wrong claims and floods, and their backoff (``protocol.server.abuse``).
+    abuse: AbusePolicy = field(default_factory=AbusePolicy)
+    #: Admission (``protocol.server.admission``): connections per client address (0: no cap); a new
+    #: connection must make its first request (the WebSocket upgrade) within ``handshake_timeout_seconds``;
+    #: an HTTP connection idle between requests is closed after ``keepalive_timeout_seconds``.
+    max_connections_per_address: int = 256
+    handshake_timeout_seconds: float = 10.0
+    keepalive_timeout_seconds: float = 15.0
+    #: WebSocket pings: a session that neither sends anything nor answers a ping within 1.5 times
+    #: this is closed (aiohttp's heartbeat: the pong is due within half the interval).
+    ping_interval_seconds: float = 30.0
     verify_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     #: ``thread``: a thread pool (numba releases the GIL); ``process``: separate processes.
     verify_mode: Literal["thread", "process"] = "thread"
@@ -98,7 +114,8 @@ class ServerConfig:
     calibration_walks: int = 64
     idle: bool = False
     idle_schedule: IdleSchedule | None = None
-    login_timeout_seconds: float = 30.0
+    #: A WebSocket connection must log in this long after its upgrade.
+    login_timeout_seconds: float = 15.0
     #: Send the task inline as ``Task`` instead of ``TaskUrl`` + ``TaskHash`` (the miner downloads it
     #: once; jobs stay small, which matters when a change is pushed to thousands of connections).
     inline_task: bool = False
@@ -132,6 +149,14 @@ class ServerConfig:
             raise ValueError(f"parent_refresh_seconds must be >= 0, got {self.parent_refresh_seconds}")
         if self.job_interval_seconds <= 0 or self.share_interval_seconds <= 0 or self.retarget_seconds <= 0:
             raise ValueError("intervals must be positive")
+        if min(self.max_pending_verifications, self.max_inflight_per_account, self.max_inflight_per_session,
+               self.max_rate_strikes) < 1:
+            raise ValueError("verification bounds and max_rate_strikes must be >= 1")
+        if self.max_connections_per_address < 0:
+            raise ValueError("max_connections_per_address must be >= 0 (0: no cap)")
+        if min(self.handshake_timeout_seconds, self.keepalive_timeout_seconds, self.ping_interval_seconds,
+               self.login_timeout_seconds) <= 0:
+            raise ValueError("timeouts must be positive")
         ids = [t.task_id for t in self.tasks]
         if len(set(ids)) != len(ids):
             raise ValueError("task ids must be distinct")

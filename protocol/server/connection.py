@@ -9,8 +9,16 @@ else queued for a writer task that honours flow control.
 Close policy (``protocol.CLOSE_POLICY``): codes in ``always_close`` are acked, then the connection
 closes with ``ErrorCode.ws_close_code``; malformed-message codes count strikes (a valid message
 resets them) and the 16th consecutive strike closes; everything else is acked and the connection
-stays open. A failed login (unknown token, refused wallet, or a malformed ``Wallet``/``AccessToken``)
-is an ``UNAUTHORIZED`` ack and a close, as is no login within ``login_timeout_seconds``.
+stays open. A failed login (unknown token, refused wallet, a banned account or address, or a
+malformed ``Wallet``/``AccessToken``) is an ``UNAUTHORIZED`` ack and a close, as is no login within
+``login_timeout_seconds``.
+
+Flow control: a message over the connection's token bucket is dropped unread. A dropped submit is
+acked ``RATE_LIMITED`` naming its ``JobId`` and ``Nonce`` (so the miner sends it again); of the other
+messages only the first of a run is acked. Each dropped message spends a *rate-limit strike* from a
+second bucket (``max_rate_strikes``, refilling at the message rate), so a flood gets a bounded number
+of answers: when the bucket is empty the connection is closed (``RATE_LIMITED`` ack, close 1008,
+nothing more read), which counts toward a ban of the address (:mod:`protocol.server.abuse`).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from aiohttp import WSMsgType, web
 from protocol.codec import decode_as, echo_request, encode
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import CLIENT_MESSAGES, Message, StratumAck, StratumLogin, StratumStats, StratumSubmit
+from protocol.server.admission import hang_up
 from protocol.server.jobs import Session
 from protocol.server.limits import StrikeCounter, TokenBucket
 from protocol.server.service import SubmitResult, WorkService
@@ -47,6 +56,8 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 @dataclass(frozen=True)
 class _Close:
     code: int
+    #: Stop reading the peer first (a flood or a ban): see :func:`protocol.server.admission.hang_up`.
+    hang_up: bool = False
 
 
 def _text_frame(payload: bytes) -> bytes:
@@ -63,13 +74,16 @@ class WebSocketConnection:
     """Serves one accepted WebSocket until either side closes it."""
 
     def __init__(self, ws: web.WebSocketResponse, service: WorkService,
-                 transport: asyncio.Transport | None = None) -> None:
+                 transport: asyncio.Transport | None = None, address: str | None = None) -> None:
         cfg = service.config
         self.ws = ws
         self.service = service
+        self.address = address
         self.session: Session | None = None
         self._queue: asyncio.Queue[Message | str | _Close | None] = asyncio.Queue()
         self._bucket = TokenBucket(cfg.messages_per_second, cfg.message_burst)
+        self._rate_strikes = TokenBucket(cfg.messages_per_second, cfg.max_rate_strikes)
+        self._limited = False  # the last message was dropped by the rate limit
         self._strikes = StrikeCounter(cfg.max_strikes)
         self._closing = False
         self._done = False
@@ -102,15 +116,15 @@ class WebSocketConnection:
         self._queue.put_nowait(message)
 
     def disconnect(self, code: ErrorCode, message: str) -> None:
-        """Send an error ack with ``code``, then close (used for shutdown)."""
-        self._fail(StratumAck.rejected(code, message), code)
+        """Send an error ack with ``code``, then close (shutdown; a ban, which stops reading at once)."""
+        self._fail(StratumAck.rejected(code, message), code, hang_up=code == ErrorCode.UNAUTHORIZED)
 
-    def _fail(self, ack: StratumAck, code: ErrorCode) -> None:
+    def _fail(self, ack: StratumAck, code: ErrorCode, *, hang_up: bool = False) -> None:
         if self._closing or self._done:
             return
         self.deliver(ack)
         self._closing = True
-        self._queue.put_nowait(_Close(code.ws_close_code))
+        self._queue.put_nowait(_Close(code.ws_close_code, hang_up))
 
     async def _write_loop(self) -> None:
         while True:
@@ -120,6 +134,8 @@ class WebSocketConnection:
             self._writing = True
             try:
                 if isinstance(item, _Close):
+                    if item.hang_up:
+                        hang_up(self._transport)
                     await self.ws.close(code=item.code)
                     return
                 await self.ws.send_str(item if isinstance(item, str) else encode(item))
@@ -151,6 +167,7 @@ class WebSocketConnection:
             try:
                 msg = await self.ws.receive(timeout=timeout)
             except TimeoutError:
+                self.service.metrics.connection_timeouts.labels(stage="login").inc()
                 self._fail(StratumAck.rejected(ErrorCode.UNAUTHORIZED, "no login in time"), ErrorCode.UNAUTHORIZED)
                 return
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -167,11 +184,9 @@ class WebSocketConnection:
         metrics = self.service.metrics
         metrics.frames.labels(transport="ws").inc()
         if not self._bucket.take():
-            metrics.rejected_frames.labels(code=ErrorCode.RATE_LIMITED.name.lower()).inc()
-            # Answered unread, but naming the submit it refuses when the frame is one (see echo_request).
-            self.deliver(echo_request(StratumAck.rejected(ErrorCode.RATE_LIMITED, "too many messages; slow down"),
-                                      data))
+            self._rate_limited(data)
             return
+        self._limited = False
         try:
             message = decode_as(data, CLIENT_MESSAGES, max_bytes=self.service.config.max_frame_bytes)
         except ProtocolError as err:
@@ -189,6 +204,23 @@ class WebSocketConnection:
             task.add_done_callback(self._submits.discard)
         elif isinstance(message, StratumStats):
             self.service.record_stats(self.session, message)
+
+    def _rate_limited(self, data: bytes | str) -> None:
+        self.service.metrics.rejected_frames.labels(code=ErrorCode.RATE_LIMITED.name.lower()).inc()
+        if not self._rate_strikes.take():
+            self.service.flooded(self.session, self.address)
+            self._fail(StratumAck.rejected(ErrorCode.RATE_LIMITED, "message flood: closing"), ErrorCode.RATE_LIMITED,
+                       hang_up=True)
+            return
+        # Answered unread, but naming the submit it refuses when the frame is one (see echo_request): a
+        # miner must learn which submit to send again. Anything else is answered once per run.
+        ack = echo_request(StratumAck.rejected(ErrorCode.RATE_LIMITED, "too many messages; slow down (messages "
+                                               "over the limit are dropped; a flood is closed)"), data)
+        if ack.job_id is None:
+            if self._limited:
+                return
+            self._limited = True
+        self.deliver(ack)
 
     def _protocol_error(self, err: ProtocolError, data: bytes | str = "") -> None:
         metrics = self.service.metrics
@@ -213,9 +245,9 @@ class WebSocketConnection:
             self.disconnect(ErrorCode.SHUTTING_DOWN, "the work server is stopping")
             return
         try:
-            session = await self.service.open_session(login, "ws", deliver=self.deliver, disconnect=self.disconnect)
-        except ProtocolError as err:
-            log.info("workserver.login_refused", worker=login.worker, reason=err.message)
+            session = await self.service.open_session(login, "ws", address=self.address, deliver=self.deliver,
+                                                      disconnect=self.disconnect)
+        except ProtocolError as err:  # counted and logged (at most once per interval) by the service
             self._fail(StratumAck.from_error(err), err.code)
             return
         self.session = session

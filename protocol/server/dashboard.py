@@ -32,7 +32,7 @@ from protocol.messages import WireModel
 from protocol.rates import RateMeter
 from protocol.server.assets import SHARED, asset_response
 from protocol.server.documents import ProgressPoint, TaskProgress
-from protocol.server.ledger import Ledger
+from protocol.server.ledger import AccountRow, ImprovementRow, Ledger
 from protocol.server.service import WorkService
 
 __all__ = ["TOP_ACCOUNTS", "Dashboard", "ReplayDocument", "add_dashboard"]
@@ -138,6 +138,23 @@ class DashboardView:
         self.rate = RateMeter(max_window=120.0)
         self._replays: dict[str, tuple[str, bytes]] = {}  # task id -> (network id, document)
         self._locks: dict[str, asyncio.Lock] = {}
+        # What the ledger said, and after how many of its writes: anyone may ask for the page, so a
+        # flood of requests must not become a flood of ledger queries.
+        self._ledger_view: tuple[int, list[AccountRow], dict[str, list[ImprovementRow]]] | None = None
+        self._ledger_lock = asyncio.Lock()
+
+    async def _ledger_rows(self) -> tuple[list[AccountRow], dict[str, list[ImprovementRow]]]:
+        """The top accounts and every task's training curve, read again only after the ledger changed."""
+        service = self.service
+        async with self._ledger_lock:
+            cached = self._ledger_view
+            if cached is None or cached[0] != service.ledger_writes:
+                version = service.ledger_writes
+                accounts = await service.ledger.call(Ledger.top_accounts, TOP_ACCOUNTS)
+                curves = {task_id: await service.ledger.call(Ledger.improvements, task_id)
+                          for task_id in service.tasks}
+                cached = self._ledger_view = (version, accounts, curves)
+            return cached[1], cached[2]
 
     async def sample(self) -> None:
         """Sample the verification count once a second, until cancelled."""
@@ -148,11 +165,10 @@ class DashboardView:
     async def dashboard(self) -> Dashboard:
         """The :class:`Dashboard` document now."""
         service = self.service
-        ledger = service.ledger
-        accounts = await ledger.call(Ledger.top_accounts, TOP_ACCOUNTS)
+        accounts, curves = await self._ledger_rows()
         tasks = []
         for task in service.tasks.values():
-            rows = await ledger.call(Ledger.improvements, task.task_id)
+            rows = curves[task.task_id]
             best = task.best
             replay = (f"/api/v1/tasks/{task.task_id}/replay" if best is not None and task.algo is Algo.NEURAXON
                       else None)
@@ -164,11 +180,11 @@ class DashboardView:
                                       identity=r.identity, worker=r.worker[:64], account=r.account[:128])
                         for r in rows], replay_url=replay))
         rate = self.rate.rate(60.0)
-        pool = service.pool
+        scheduler = service.scheduler
         return Dashboard(
             epoch=service.epoch, idle=service.idle, uptime_seconds=max(0.0, time.monotonic() - service.started_at),
             miners=len(service.sessions) + len(service.pull_sessions),
-            verification_pending=pool.pending if pool is not None else 0,
+            verification_pending=scheduler.pending if scheduler is not None else 0,
             verifications_total=_verifications(service),
             verifications_per_second=None if rate is None else max(0.0, rate),
             accounts=[AccountStats(account=a.account[:128], workers=a.workers, solutions=a.solutions,

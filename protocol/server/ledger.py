@@ -2,18 +2,30 @@
 
 What it keeps:
 
-* ``accepted`` — every accepted solution and share: task, identity, nonce, score, job, worker. The
-  unique key ``(identity, task_id, nonce)`` is the duplicate rule.
+* ``accepted`` — every accepted solution and share: task, identity, epoch, nonce, score, job, worker.
+  The unique key ``(identity, task_id, epoch, nonce)`` is the duplicate rule: a result belongs to its
+  epoch (the epoch is part of the work, as qubic/core keys solutions by mining seed).
 * ``networks`` / ``best`` / ``best_history`` — per task, each network that became the best accepted
   one (the canonical JSON bytes served to miners as the next jobs' parent) and when.
 * ``workers`` — per (account, worker): solutions, shares, score mismatches (claims that did not
-  survive recomputation; other rejections are cheap to provoke and only counted in memory).
+  survive recomputation; other rejections are cheap to provoke and only counted in memory);
+  ``accounts`` — the same summed per account, kept with every write and indexed by results, so the
+  page's top accounts are read in O(log n) rather than grouped from every worker on each request.
 * ``calibration`` — each task's sampled score distribution (vardiff), so a restart skips it.
 * ``meta`` — schema version and the nonce-prefix allocator.
+
+Every SQL statement lives in :class:`SQL`, by name, so another database (PostgreSQL for several
+front-ends) ports one catalogue; :data:`CLIENT_STATEMENTS` names those a client can cause (a submit,
+a login, a download), each answered through an index in O(log n) rows of the ledger
+(``tests/protocol/server/test_ledger.py`` counts the SQLite VM steps at a million rows).
 
 :class:`Ledger` is synchronous and owns one connection; :class:`AsyncLedger` runs it on one
 dedicated thread so the event loop never blocks on disk. ``synchronous=FULL``: a commit is on disk
 before the call returns, so an ack sent after it survives ``kill -9`` (and power loss).
+
+Schema 2 added the epoch to the duplicate key, the ``accepted_by_job`` index and the ``accounts``
+table; a schema-1 file is migrated in place when it is opened (one transaction; ``accepted`` is
+rebuilt, rows and ids kept; ``accounts`` is summed from ``workers``).
 """
 
 from __future__ import annotations
@@ -29,6 +41,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
+    "CLIENT_STATEMENTS",
+    "SQL",
     "AcceptedRecord",
     "AccountRow",
     "AsyncLedger",
@@ -41,11 +55,14 @@ __all__ = [
     "WorkerRow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accepted (
+_ACCEPTED_COLUMNS = ("id, kind, task_id, identity, nonce, score, job_id, epoch, threshold, share_threshold, parent_id,"
+                     " account, worker, network_id, at")
+
+
+def _accepted_table(name: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {name} (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('solution', 'share')),
     task_id TEXT NOT NULL,
@@ -61,24 +78,35 @@ CREATE TABLE IF NOT EXISTS accepted (
     worker TEXT NOT NULL,
     network_id TEXT,
     at REAL NOT NULL,
-    UNIQUE (identity, task_id, nonce)
-);
-CREATE INDEX IF NOT EXISTS accepted_by_task ON accepted (task_id, kind);
-CREATE TABLE IF NOT EXISTS networks (
+    UNIQUE (identity, task_id, epoch, nonce)
+)"""
+
+
+_ACCEPTED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS accepted_by_task ON accepted (task_id, kind)",
+    # A resubmission for a job the server no longer knows is looked up by job and nonce.
+    "CREATE INDEX IF NOT EXISTS accepted_by_job ON accepted (job_id, nonce)",
+)
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    _accepted_table("accepted"),
+    *_ACCEPTED_INDEXES,
+    """CREATE TABLE IF NOT EXISTS networks (
     network_id TEXT PRIMARY KEY,
     task_id TEXT NOT NULL,
     score INTEGER NOT NULL,
     body BLOB NOT NULL,
     accepted_id INTEGER NOT NULL REFERENCES accepted (id),
     at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS best (
+)""",
+    """CREATE TABLE IF NOT EXISTS best (
     task_id TEXT PRIMARY KEY,
     network_id TEXT NOT NULL REFERENCES networks (network_id),
     score INTEGER NOT NULL,
     at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS best_history (
+)""",
+    """CREATE TABLE IF NOT EXISTS best_history (
     id INTEGER PRIMARY KEY,
     task_id TEXT NOT NULL,
     network_id TEXT NOT NULL,
@@ -87,9 +115,9 @@ CREATE TABLE IF NOT EXISTS best_history (
     identity TEXT NOT NULL,
     worker TEXT NOT NULL,
     at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS best_history_by_task ON best_history (task_id, id);
-CREATE TABLE IF NOT EXISTS workers (
+)""",
+    "CREATE INDEX IF NOT EXISTS best_history_by_task ON best_history (task_id, id)",
+    """CREATE TABLE IF NOT EXISTS workers (
     account TEXT NOT NULL,
     worker TEXT NOT NULL,
     solutions INTEGER NOT NULL DEFAULT 0,
@@ -98,20 +126,112 @@ CREATE TABLE IF NOT EXISTS workers (
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL,
     PRIMARY KEY (account, worker)
-);
-CREATE TABLE IF NOT EXISTS calibration (
+)""",
+    """CREATE TABLE IF NOT EXISTS accounts (
+    account TEXT PRIMARY KEY,
+    workers INTEGER NOT NULL DEFAULT 0,
+    solutions INTEGER NOT NULL DEFAULT 0,
+    shares INTEGER NOT NULL DEFAULT 0,
+    mismatches INTEGER NOT NULL DEFAULT 0,
+    results INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS accounts_by_results ON accounts (results DESC, account)",
+    """CREATE TABLE IF NOT EXISTS calibration (
     task_id TEXT PRIMARY KEY,
     scores TEXT NOT NULL,
     seconds_per_walk REAL NOT NULL,
     at REAL NOT NULL
-);
-"""
+)""",
+)
+
+
+class SQL:
+    """Every statement the ledger runs, by name."""
+
+    SCHEMA_VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
+    SET_SCHEMA_VERSION = ("INSERT INTO meta VALUES ('schema_version', ?)"
+                          " ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+    INSERT_ACCEPTED = ("INSERT INTO accepted (kind, task_id, identity, nonce, score, job_id, epoch, threshold,"
+                       " share_threshold, parent_id, account, worker, network_id, at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    COUNT_SOLUTION = ("INSERT INTO workers (account, worker, solutions, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
+                      " ON CONFLICT (account, worker) DO UPDATE SET solutions = solutions + 1,"
+                      " last_seen = excluded.last_seen")
+    COUNT_SHARE = ("INSERT INTO workers (account, worker, shares, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
+                   " ON CONFLICT (account, worker) DO UPDATE SET shares = shares + 1, last_seen = excluded.last_seen")
+    COUNT_MISMATCH = ("INSERT INTO workers (account, worker, mismatches, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
+                      " ON CONFLICT (account, worker) DO UPDATE SET mismatches = mismatches + 1,"
+                      " last_seen = excluded.last_seen")
+    WORKER_EXISTS = "SELECT 1 FROM workers WHERE account = ? AND worker = ?"
+    #: Parameters: account, new worker (0/1), solutions, shares, mismatches, results, last seen.
+    COUNT_ACCOUNT = ("INSERT INTO accounts (account, workers, solutions, shares, mismatches, results, last_seen)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET"
+                     " workers = workers + excluded.workers, solutions = solutions + excluded.solutions,"
+                     " shares = shares + excluded.shares, mismatches = mismatches + excluded.mismatches,"
+                     " results = results + excluded.results, last_seen = excluded.last_seen")
+    BEST_SCORE = "SELECT score FROM best WHERE task_id = ?"
+    INSERT_NETWORK = "INSERT OR IGNORE INTO networks VALUES (?, ?, ?, ?, ?, ?)"
+    SET_BEST = ("INSERT INTO best VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
+                " network_id = excluded.network_id, score = excluded.score, at = excluded.at")
+    INSERT_BEST_HISTORY = ("INSERT INTO best_history (task_id, network_id, score, accepted_id, identity, worker, at)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?)")
+    NEXT_PREFIX = "SELECT value FROM meta WHERE key = 'next_prefix'"
+    SET_NEXT_PREFIX = ("INSERT INTO meta VALUES ('next_prefix', ?) ON CONFLICT (key) DO UPDATE SET"
+                       " value = excluded.value")
+    SAVE_CALIBRATION = ("INSERT INTO calibration VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
+                        " scores = excluded.scores, seconds_per_walk = excluded.seconds_per_walk, at = excluded.at")
+    IS_DUPLICATE = "SELECT 1 FROM accepted WHERE identity = ? AND task_id = ? AND epoch = ? AND nonce = ?"
+    ACCEPTED_FOR_JOB = "SELECT 1 FROM accepted WHERE job_id = ? AND nonce = ?"
+    NETWORK = "SELECT body FROM networks WHERE network_id = ?"
+    TOP_ACCOUNTS = ("SELECT account, workers, solutions, shares, mismatches, last_seen FROM accounts"
+                    " ORDER BY results DESC, account LIMIT ?")
+    IMPROVEMENTS = ("SELECT h.at, h.score, h.network_id, h.accepted_id, h.identity, h.worker, a.account"
+                    " FROM best_history h JOIN accepted a ON a.id = h.accepted_id WHERE h.task_id = ? ORDER BY h.id")
+    SUM_ACCOUNTS = ("INSERT INTO accounts (account, workers, solutions, shares, mismatches, results, last_seen)"
+                    " SELECT account, COUNT(*), SUM(solutions), SUM(shares), SUM(mismatches),"
+                    " SUM(solutions) + SUM(shares), MAX(last_seen) FROM workers GROUP BY account")
+    # Start-up and admin only (whole-table reads by design):
+    LOAD_BEST = ("SELECT b.task_id, b.network_id, b.score, b.at, n.body FROM best b"
+                 " JOIN networks n USING (network_id)")
+    LOAD_HISTORY = ("SELECT task_id, at, score, network_id, accepted_id, identity, worker FROM best_history"
+                    " ORDER BY id")
+    LOAD_COUNTS = "SELECT task_id, SUM(kind = 'solution'), SUM(kind = 'share') FROM accepted GROUP BY task_id"
+    LOAD_CALIBRATION = "SELECT task_id, scores, seconds_per_walk FROM calibration"
+    WORKERS = ("SELECT account, worker, solutions, shares, mismatches, first_seen, last_seen FROM workers"
+               " ORDER BY account, worker")
+
+
+#: The statements a client can cause — a submit (duplicate checks, the commit of an accepted result or
+#: a mismatch), a login (nonce prefixes), a network download, the public page (top accounts, training
+#: curves) — with sample parameters. Each must be answered through an index (primary key, unique key,
+#: ``accepted_by_job``, ``accounts_by_results``, ``best_history_by_task``): O(log n) rows read per row
+#: answered.
+CLIENT_STATEMENTS: dict[str, tuple[Any, ...]] = {
+    "IS_DUPLICATE": ("ID", "task", 1, "00"),
+    "ACCEPTED_FOR_JOB": ("abcdef.1", "00"),
+    "NETWORK": ("n",),
+    "TOP_ACCOUNTS": (20,),
+    "IMPROVEMENTS": ("task",),
+    "WORKER_EXISTS": ("acct", "w"),
+    "COUNT_ACCOUNT": ("acct", 0, 1, 0, 0, 1, 0.0),
+    "INSERT_ACCEPTED": ("share", "task", "ID", "00", 1, "abcdef.1", 1, 1, None, None, "acct", "w", None, 0.0),
+    "COUNT_SOLUTION": ("acct", "w", 0.0, 0.0),
+    "COUNT_SHARE": ("acct", "w", 0.0, 0.0),
+    "COUNT_MISMATCH": ("acct", "w", 0.0, 0.0),
+    "BEST_SCORE": ("task",),
+    "INSERT_NETWORK": ("n", "task", 1, b"{}", 1, 0.0),
+    "SET_BEST": ("task", "n", 1, 0.0),
+    "INSERT_BEST_HISTORY": ("task", "n", 1, 1, "ID", "w", 0.0),
+    "NEXT_PREFIX": (),
+    "SET_NEXT_PREFIX": ("1",),
+}
 
 T = TypeVar("T")
 
 
 class DuplicateSubmissionError(Exception):
-    """The ``(identity, task_id, nonce)`` is already in the ledger."""
+    """The ``(identity, task_id, epoch, nonce)`` is already in the ledger."""
 
 
 @dataclass(frozen=True)
@@ -212,16 +332,52 @@ class Ledger:
         if self.path is not None:
             self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
+        version = self._schema_version()
+        if version == 1:
+            self._migrate_from_1()
+        elif version not in (None, SCHEMA_VERSION):
+            raise RuntimeError(f"ledger {target}: schema version {version}, this server needs {SCHEMA_VERSION}")
         self._db.execute("PRAGMA foreign_keys = ON")
         with self._tx():
             # executescript() would commit on its own; run the statements inside this transaction.
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+            for statement in _SCHEMA:
                 self._db.execute(statement)
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise RuntimeError(f"ledger {target}: schema version {row[0]}, this server needs {SCHEMA_VERSION}")
+            if version is None:
+                self._db.execute(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection (for diagnostics and tests; use it from the ledger's thread only)."""
+        return self._db
+
+    def _schema_version(self) -> int | None:
+        try:
+            row = self._db.execute(SQL.SCHEMA_VERSION).fetchone()
+        except sqlite3.OperationalError:  # no meta table: a new file
+            return None
+        return None if row is None else int(row[0])
+
+    def _migrate_from_1(self) -> None:
+        # Schema 1 keyed duplicates by (identity, task_id, nonce). SQLite cannot change a table's
+        # UNIQUE constraint, so the table is rebuilt (sqlite.org/lang_altertable.html, "other kinds of
+        # table schema changes"): foreign keys off while the referenced table is replaced, checked
+        # before the commit; rows keep their ids, so networks and best_history still point at them.
+        self._db.execute("PRAGMA foreign_keys = OFF")
+        with self._tx():
+            self._db.execute(_accepted_table("accepted_v2"))
+            self._db.execute(f"INSERT INTO accepted_v2 ({_ACCEPTED_COLUMNS})"
+                             f" SELECT {_ACCEPTED_COLUMNS} FROM accepted")
+            self._db.execute("DROP TABLE accepted")
+            self._db.execute("ALTER TABLE accepted_v2 RENAME TO accepted")
+            for statement in _ACCEPTED_INDEXES:
+                self._db.execute(statement)
+            for statement in _SCHEMA:  # the tables and indexes schema 2 added (accounts)
+                self._db.execute(statement)
+            self._db.execute(SQL.SUM_ACCOUNTS)
+            broken = self._db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"ledger {self.path}: migration would break {len(broken)} references")
+            self._db.execute(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
@@ -237,45 +393,31 @@ class Ledger:
         """Store an accepted submission (and its network when it is a solution) in one transaction.
 
         Returns ``(accepted_id, new_best)``: ``new_best`` when ``network`` beat the task's best and
-        became it. Raises :class:`DuplicateSubmissionError` if the (identity, task, nonce) is already in.
+        became it. Raises :class:`DuplicateSubmissionError` if the (identity, task, epoch, nonce) is
+        already in.
         """
         with self._tx():
             try:
-                cur = self._db.execute(
-                    "INSERT INTO accepted (kind, task_id, identity, nonce, score, job_id, epoch, threshold,"
-                    " share_threshold, parent_id, account, worker, network_id, at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (rec.kind, rec.task_id, rec.identity, rec.nonce, rec.score, rec.job_id, rec.epoch, rec.threshold,
-                     rec.share_threshold, rec.parent_id, rec.account, rec.worker, network_id, rec.at),
-                )
+                cur = self._db.execute(SQL.INSERT_ACCEPTED, (
+                    rec.kind, rec.task_id, rec.identity, rec.nonce, rec.score, rec.job_id, rec.epoch, rec.threshold,
+                    rec.share_threshold, rec.parent_id, rec.account, rec.worker, network_id, rec.at))
             except sqlite3.IntegrityError:
-                raise DuplicateSubmissionError(f"{rec.identity[:8]}.../{rec.task_id[:8]}.../{rec.nonce}") from None
+                raise DuplicateSubmissionError(
+                    f"{rec.identity[:8]}.../{rec.task_id[:8]}.../epoch {rec.epoch}/{rec.nonce}") from None
             accepted_id = int(cur.lastrowid or 0)
-            column = "solutions" if rec.kind == "solution" else "shares"
-            self._db.execute(
-                f"INSERT INTO workers (account, worker, {column}, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
-                f" ON CONFLICT (account, worker) DO UPDATE SET {column} = {column} + 1, last_seen = excluded.last_seen",
-                (rec.account, rec.worker, rec.at, rec.at),
-            )
+            solution = rec.kind == "solution"
+            self._count(rec.account, rec.worker, rec.at, SQL.COUNT_SOLUTION if solution else SQL.COUNT_SHARE,
+                        (int(solution), int(not solution), 0))
             new_best = False
             if network is not None and network_id is not None:
-                row = self._db.execute("SELECT score FROM best WHERE task_id = ?", (rec.task_id,)).fetchone()
+                row = self._db.execute(SQL.BEST_SCORE, (rec.task_id,)).fetchone()
                 better = row is None or (rec.score > row[0] if higher_is_better else rec.score < row[0])
                 if better:
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO networks VALUES (?, ?, ?, ?, ?, ?)",
-                        (network_id, rec.task_id, rec.score, network, accepted_id, rec.at),
-                    )
-                    self._db.execute(
-                        "INSERT INTO best VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
-                        " network_id = excluded.network_id, score = excluded.score, at = excluded.at",
-                        (rec.task_id, network_id, rec.score, rec.at),
-                    )
-                    self._db.execute(
-                        "INSERT INTO best_history (task_id, network_id, score, accepted_id, identity, worker, at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (rec.task_id, network_id, rec.score, accepted_id, rec.identity, rec.worker, rec.at),
-                    )
+                    self._db.execute(SQL.INSERT_NETWORK, (network_id, rec.task_id, rec.score, network, accepted_id,
+                                                          rec.at))
+                    self._db.execute(SQL.SET_BEST, (rec.task_id, network_id, rec.score, rec.at))
+                    self._db.execute(SQL.INSERT_BEST_HISTORY, (rec.task_id, network_id, rec.score, accepted_id,
+                                                               rec.identity, rec.worker, rec.at))
                     new_best = True
             return accepted_id, new_best
 
@@ -283,76 +425,62 @@ class Ledger:
         """Count one score mismatch of a worker (a claimed score the recomputation did not confirm)."""
         now = time.time() if at is None else at
         with self._tx():
-            self._db.execute(
-                "INSERT INTO workers (account, worker, mismatches, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
-                " ON CONFLICT (account, worker) DO UPDATE SET mismatches = mismatches + 1,"
-                " last_seen = excluded.last_seen",
-                (account, worker, now, now),
-            )
+            self._count(account, worker, now, SQL.COUNT_MISMATCH, (0, 0, 1))
+
+    def _count(self, account: str, worker: str, at: float, statement: str, counts: tuple[int, int, int]) -> None:
+        """Add ``counts`` = (solutions, shares, mismatches) to a worker's and its account's counters."""
+        new_worker = self._db.execute(SQL.WORKER_EXISTS, (account, worker)).fetchone() is None
+        self._db.execute(statement, (account, worker, at, at))
+        solutions, shares, mismatches = counts
+        self._db.execute(SQL.COUNT_ACCOUNT, (account, int(new_worker), solutions, shares, mismatches,
+                                             solutions + shares, at))
 
     def allocate_prefixes(self, count: int) -> int:
         """Reserve ``count`` consecutive nonce-prefix numbers; returns the first. Never hands out a
         number twice, across restarts (the reservation is committed before it is used)."""
         with self._tx():
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'next_prefix'").fetchone()
+            row = self._db.execute(SQL.NEXT_PREFIX).fetchone()
             start = int(row[0]) if row else 1
-            self._db.execute(
-                "INSERT INTO meta VALUES ('next_prefix', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(start + count),),
-            )
+            self._db.execute(SQL.SET_NEXT_PREFIX, (str(start + count),))
             return start
 
     def save_calibration(self, task_id: str, scores: list[int], seconds_per_walk: float) -> None:
         """Store a task's sampled scores (vardiff calibration)."""
         with self._tx():
-            self._db.execute(
-                "INSERT INTO calibration VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
-                " scores = excluded.scores, seconds_per_walk = excluded.seconds_per_walk, at = excluded.at",
-                (task_id, json.dumps(scores), seconds_per_walk, time.time()),
-            )
+            self._db.execute(SQL.SAVE_CALIBRATION, (task_id, json.dumps(scores), seconds_per_walk, time.time()))
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def is_duplicate(self, identity: str, task_id: str, nonce: str) -> bool:
-        """Whether this (identity, task, nonce) was already accepted."""
-        row = self._db.execute(
-            "SELECT 1 FROM accepted WHERE identity = ? AND task_id = ? AND nonce = ?", (identity, task_id, nonce)
-        ).fetchone()
-        return row is not None
+    def is_duplicate(self, identity: str, task_id: str, epoch: int, nonce: str) -> bool:
+        """Whether this (identity, task, epoch, nonce) was already accepted."""
+        return self._db.execute(SQL.IS_DUPLICATE, (identity, task_id, epoch, nonce)).fetchone() is not None
 
     def accepted_for_job(self, job_id: str, nonce: str) -> bool:
         """Whether a result with this nonce was accepted for this job (job ids are unique across
         server runs), so a resubmission after a restart learns it is recorded."""
-        row = self._db.execute("SELECT 1 FROM accepted WHERE job_id = ? AND nonce = ?", (job_id, nonce)).fetchone()
-        return row is not None
+        return self._db.execute(SQL.ACCEPTED_FOR_JOB, (job_id, nonce)).fetchone() is not None
 
     def network(self, network_id: str) -> bytes | None:
         """The canonical JSON of a stored network, or ``None``."""
-        row = self._db.execute("SELECT body FROM networks WHERE network_id = ?", (network_id,)).fetchone()
+        row = self._db.execute(SQL.NETWORK, (network_id,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def load_state(self) -> LedgerState:
         """Everything a starting server needs (see :class:`LedgerState`)."""
         state = LedgerState()
-        for task_id, network_id, score, at, body in self._db.execute(
-            "SELECT b.task_id, b.network_id, b.score, b.at, n.body FROM best b JOIN networks n USING (network_id)"
-        ):
+        for task_id, network_id, score, at, body in self._db.execute(SQL.LOAD_BEST):
             state.best[task_id] = BestNetwork(task_id, network_id, score, bytes(body), at)
-        for task_id, at, score, network_id, accepted_id, identity, worker in self._db.execute(
-            "SELECT task_id, at, score, network_id, accepted_id, identity, worker FROM best_history ORDER BY id"
-        ):
+        for task_id, at, score, network_id, accepted_id, identity, worker in self._db.execute(SQL.LOAD_HISTORY):
             state.history.setdefault(task_id, []).append(
                 ProgressRow(at, score, network_id, accepted_id, identity, worker))
-        for task_id, solutions, shares in self._db.execute(
-            "SELECT task_id, SUM(kind = 'solution'), SUM(kind = 'share') FROM accepted GROUP BY task_id"
-        ):
+        for task_id, solutions, shares in self._db.execute(SQL.LOAD_COUNTS):
             state.counts[task_id] = (int(solutions or 0), int(shares or 0))
-        for task_id, scores, spw in self._db.execute("SELECT task_id, scores, seconds_per_walk FROM calibration"):
+        for task_id, scores, spw in self._db.execute(SQL.LOAD_CALIBRATION):
             state.calibration[task_id] = ([int(s) for s in json.loads(scores)], float(spw))
         return state
 
     def accepted(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Every accepted row (optionally of one kind), oldest first, as dicts."""
+        """Every accepted row (optionally of one kind), oldest first, as dicts (diagnostics and tests)."""
         query = "SELECT * FROM accepted" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
         cur = self._db.execute(query, (kind,) if kind else ())
         names = [d[0] for d in cur.description]
@@ -360,21 +488,15 @@ class Ledger:
 
     def top_accounts(self, limit: int) -> list[AccountRow]:
         """The ``limit`` accounts with the most accepted results (solutions and shares), most first."""
-        return [AccountRow(*row) for row in self._db.execute(
-            "SELECT account, COUNT(*), SUM(solutions), SUM(shares), SUM(mismatches), MAX(last_seen) FROM workers"
-            " GROUP BY account ORDER BY SUM(solutions) + SUM(shares) DESC, account LIMIT ?", (limit,))]
+        return [AccountRow(*row) for row in self._db.execute(SQL.TOP_ACCOUNTS, (limit,))]
 
     def improvements(self, task_id: str) -> list[ImprovementRow]:
         """A task's training curve, oldest first: each new best with the account that found it."""
-        return [ImprovementRow(*row) for row in self._db.execute(
-            "SELECT h.at, h.score, h.network_id, h.accepted_id, h.identity, h.worker, a.account FROM best_history h"
-            " JOIN accepted a ON a.id = h.accepted_id WHERE h.task_id = ? ORDER BY h.id", (task_id,))]
+        return [ImprovementRow(*row) for row in self._db.execute(SQL.IMPROVEMENTS, (task_id,))]
 
     def workers(self) -> list[WorkerRow]:
-        """Per-worker counters, by account then worker."""
-        return [WorkerRow(*row) for row in self._db.execute(
-            "SELECT account, worker, solutions, shares, mismatches, first_seen, last_seen"
-            " FROM workers ORDER BY account, worker")]
+        """Per-worker counters, by account then worker (admin API)."""
+        return [WorkerRow(*row) for row in self._db.execute(SQL.WORKERS)]
 
 
 class _Transaction:

@@ -8,10 +8,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from protocol.errors import ErrorCode
 
-__all__ = ["JOB_REASONS", "ServerMetrics"]
+__all__ = ["BAN_REASONS", "DROP_REASONS", "JOB_REASONS", "REFUSAL_REASONS", "ServerMetrics"]
 
 #: Why a job was sent (label values of ``workserver_jobs_sent_total``).
 JOB_REASONS = ("login", "submit", "change", "vardiff", "periodic", "pull")
+#: Why a connection was refused at accept time (``workserver_refused_connections_total``).
+REFUSAL_REASONS = ("banned", "address_cap", "open_files", "closing")
+#: Why an account or address was banned (``workserver_bans_total``).
+BAN_REASONS = ("wrong_claims", "flooding")
+#: Why a queued verification was removed (``workserver_verification_dropped_total``).
+DROP_REASONS = ("displaced", "disconnected", "banned", "stopping")
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -50,6 +56,23 @@ class ServerMetrics:
             "workserver_broadcast_seconds", "Time to queue a changed job to every session", registry=r,
             buckets=_LATENCY_BUCKETS)
         self.best_score = Gauge("workserver_best_score", "Best accepted score per task", ["task"], registry=r)
+        # Abuse and admission (docs/workserver.md, "Abuse"):
+        self.open_connections = Gauge("workserver_open_connections", "TCP connections admitted and open",
+                                      registry=r)
+        self.refused_connections = Counter(
+            "workserver_refused_connections_total", "Connections refused at accept time by reason", ["reason"],
+            registry=r)
+        self.connection_timeouts = Counter(
+            "workserver_connection_timeouts_total", "Connections dropped for no request (handshake) or no login",
+            ["stage"], registry=r)
+        self.flood_closes = Counter("workserver_flood_closes_total", "Connections closed for flooding messages",
+                                    registry=r)
+        self.bans = Counter("workserver_bans_total", "Bans of accounts and addresses by reason", ["reason"],
+                            registry=r)
+        self.banned = Gauge("workserver_banned_keys", "Accounts and addresses banned right now", registry=r)
+        self.verification_dropped = Counter(
+            "workserver_verification_dropped_total", "Queued verifications removed before they ran, by reason",
+            ["reason"], registry=r)
         for code in ErrorCode:
             if code is not ErrorCode.OK:
                 self.submits.labels(verdict=code.name.lower())
@@ -57,15 +80,25 @@ class ServerMetrics:
             self.submits.labels(verdict=verdict)
         for reason in JOB_REASONS:
             self.jobs_sent.labels(reason=reason)
+        for reason in REFUSAL_REASONS:
+            self.refused_connections.labels(reason=reason)
+        for stage in ("handshake", "login"):
+            self.connection_timeouts.labels(stage=stage)
+        for reason in BAN_REASONS:
+            self.bans.labels(reason=reason)
+        for reason in DROP_REASONS:
+            self.verification_dropped.labels(reason=reason)
 
     def bind(self, *, connections: Callable[[], float], pull_sessions: Callable[[], float],
-             pending: Callable[[], float], idle: Callable[[], float], epoch: Callable[[], float]) -> None:
+             pending: Callable[[], float], idle: Callable[[], float], epoch: Callable[[], float],
+             banned: Callable[[], float]) -> None:
         """Gauges computed at scrape time from the server's state."""
         self.connections.set_function(connections)
         self.pull_sessions.set_function(pull_sessions)
         self.verification_pending.set_function(pending)
         self.idle.set_function(idle)
         self.epoch.set_function(epoch)
+        self.banned.set_function(banned)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

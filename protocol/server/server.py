@@ -1,4 +1,4 @@
-"""``WorkServer``: the service and its aiohttp site as one async context manager."""
+"""``WorkServer``: the service, its connection guard and its aiohttp site as one async context manager."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from protocol.server.admission import ConnectionGuard, GuardedSite
 from protocol.server.app import create_app
 from protocol.server.config import ServerConfig
 from protocol.server.metrics import ServerMetrics
@@ -25,6 +26,10 @@ class WorkServer:
     def __init__(self, config: ServerConfig, *, metrics: ServerMetrics | None = None) -> None:
         self.config = config
         self.service = WorkService(config, metrics=metrics)
+        bans = self.service.bans
+        self.guard = ConnectionGuard(self.service.metrics, max_per_address=config.max_connections_per_address,
+                                     handshake_timeout=config.handshake_timeout_seconds,
+                                     banned=lambda address: bans.of(address=address) is not None)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = config.port
@@ -32,16 +37,18 @@ class WorkServer:
     async def start(self) -> WorkServer:
         """Start the service, then listen."""
         await self.service.start()
+        self.guard.start()
+        self.service.metrics.open_connections.set_function(lambda: self.guard.open)
         ssl_context = None
         if self.config.tls_cert is not None and self.config.tls_key is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(str(self.config.tls_cert), str(self.config.tls_key))
         try:
-            self._runner = web.AppRunner(create_app(self.service), access_log=None, handle_signals=False,
-                                         shutdown_timeout=2.0)
+            self._runner = web.AppRunner(create_app(self.service, self.guard), access_log=None, handle_signals=False,
+                                         shutdown_timeout=2.0, keepalive_timeout=self.config.keepalive_timeout_seconds)
             await self._runner.setup()
-            self._site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=ssl_context,
-                                     backlog=4096)
+            self._site = GuardedSite(self._runner, self.config.host, self.config.port, self.guard,
+                                     ssl_context=ssl_context)
             await self._site.start()
         except BaseException:
             await self.service.close()
@@ -81,6 +88,7 @@ class WorkServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.guard.close_all()
 
     async def __aenter__(self) -> WorkServer:
         return await self.start()

@@ -1,52 +1,62 @@
-"""The work server's logic, independent of transport: logins, jobs, submissions, pushes, training.
+"""The work server's rules, independent of transport: logins, jobs, submissions, pushes, abuse.
 
 :class:`WorkService` is driven by the aiohttp layer (:mod:`protocol.server.app`) for both the
 WebSocket and the HTTP pull mode. Everything here runs on the event loop and never blocks: scores
-are recomputed in the :class:`~protocol.server.verify.VerificationPool`, ledger writes run on the
-ledger's own thread, and an accepted submission is committed before its ack is returned.
+are recomputed by the :class:`~protocol.server.scheduling.FairScheduler` in front of the
+:class:`~protocol.server.verify.VerificationPool`, ledger writes run on the ledger's own thread, and an
+accepted submission is committed before its ack is returned. Cumulative training (best networks,
+parents, calibration) is :class:`~protocol.server.training.Training`; bans are kept by
+:class:`~protocol.server.abuse.Bans` and enforced here.
 
 Submission checks, in order (each with its own code): a job the server no longer knows whose
 nonce the ledger holds (``DUPLICATE``: recorded before a restart); job known to this worker (``UNKNOWN_JOB``;
 ``STALE_JOB`` for an expired job or one from before a restart), epoch (``WRONG_EPOCH``), not idle
-(``STALE_JOB``), not already accepted (``DUPLICATE`` — before staleness, so a miner that lost an ack
-learns its result is recorded), still the current work (``STALE_JOB``), nonce inside the worker's
-prefix (``NONCE_OUT_OF_RANGE``) and canonical (``INVALID_NONCE``), claimed score worth anything
-(``PARENT_NOT_BEATEN`` / ``BELOW_THRESHOLD``), capacity (``SERVER_BUSY``), not in verification
-already (``SERVER_BUSY``: retry later), then the recomputation (``SCORE_MISMATCH``) and the ledger commit.
+(``STALE_JOB``), not already accepted in this epoch (``DUPLICATE`` — before staleness, so a miner
+that lost an ack learns its result is recorded), still the current work (``STALE_JOB``), nonce inside
+the worker's prefix (``NONCE_OUT_OF_RANGE``) and canonical (``INVALID_NONCE``), claimed score worth
+anything (``PARENT_NOT_BEATEN`` / ``BELOW_THRESHOLD``), not in verification already (``SERVER_BUSY``:
+retry later), a place in the fair queue (``SERVER_BUSY``), then the recomputation (``SCORE_MISMATCH``,
+counted toward a ban) and the ledger commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import hmac
 import itertools
-import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.identity import identity_from_public_key
 from protocol.messages import Message, StratumAck, StratumJob, StratumLogin, StratumStats, StratumSubmit
+from protocol.server.abuse import Ban, Bans
+from protocol.server.admission import ThrottledLog
 from protocol.server.config import ServerConfig
-from protocol.server.jobs import IssuedJob, JobBook, ParentNetwork, Session, TaskState
+from protocol.server.jobs import IssuedJob, JobBook, PrefixAllocator, Session, TaskState
 from protocol.server.ledger import AcceptedRecord, AsyncLedger, DuplicateSubmissionError, Ledger, ProgressRow
 from protocol.server.metrics import ServerMetrics
+from protocol.server.scheduling import (
+    SERVER_ACCOUNT,
+    FairScheduler,
+    QueueItem,
+    SchedulerBusyError,
+    VerificationDroppedError,
+)
 from protocol.server.tasks import default_tasks, k12_hex
-from protocol.server.vardiff import ScoreDistribution, ShareDifficulty
+from protocol.server.training import Training, network_document
+from protocol.server.vardiff import ShareDifficulty
 from protocol.server.verify import (
-    PoolBusyError,
     VerificationError,
     VerificationPool,
+    Verifier,
     VerifyOutcome,
     VerifyRequest,
-    calibration_requests,
     verifier_for,
 )
 from scoring.ids import k12
@@ -58,10 +68,6 @@ log = structlog.get_logger("workserver")
 #: Identity that token logins mine for when the server has no ``identity`` configured.
 DEFAULT_POOL_IDENTITY = identity_from_public_key(k12(b"neuraxon-miner reference work server"))
 
-#: Nonce prefixes are reserved from the ledger in blocks of this many (one commit per block).
-PREFIX_BLOCK = 256
-#: Bytes of a server-assigned ``NoncePrefix``.
-PREFIX_BYTES = 4
 #: Sessions a broadcast serves before letting the connection writers run.
 BROADCAST_SLICE = 128
 #: Broadcasts to at least this many sessions suspend verification processes while they run.
@@ -95,52 +101,45 @@ class WorkService:
         self._task_order = list(self.tasks.values())
         self.jobs = JobBook(config.job_retention)
         self.pool: VerificationPool | None = None
+        self.scheduler: FairScheduler | None = None
+        self.bans = Bans(config.abuse)
+        self.training = Training(config, self._task_order, self.ledger, self.metrics, compute=self._server_compute,
+                                 batch=config.verify_workers, spawn=self._spawn, broadcast=self.broadcast,
+                                 on_calibrated=self._calibrated)
         self.sessions: dict[int, Session] = {}
         self.pull_sessions: OrderedDict[tuple[str, str], Session] = OrderedDict()
         self._ids = itertools.count(1)
         self._epoch = config.epoch
         self._idle_toggle = config.idle
         self._last_idle: bool | None = None
-        self._inflight: set[tuple[str, str, str]] = set()
-        self._prefix_next = 0
-        self._prefix_end = 0
-        self._prefix_lock = asyncio.Lock()
+        self._inflight: set[tuple[str, str, int, str]] = set()
+        self._refused_logins = ThrottledLog("workserver.logins_refused")
+        self._floods = ThrottledLog("workserver.flood_closed")
+        self.prefixes = PrefixAllocator(self.ledger, spawn=self._spawn)
         self._background: set[asyncio.Task[None]] = set()
         self.started_at = time.monotonic()
         self.closing = False
+        #: Results and mismatches committed since start (readers of ledger summaries cache by it).
+        self.ledger_writes = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the ledger, restore each task's best network and history, start the pool and timers."""
         state = await self.ledger.open()
-        for task_id, task in self.tasks.items():
-            best = state.best.get(task_id)
-            if best is not None:
-                task.best = ParentNetwork(best.network_id, best.score, json.loads(best.body), best.body)
-                self.metrics.best_score.labels(task=task_id[:16]).set(best.score)
-            task.history = list(state.history.get(task_id, []))
-            task.solutions, task.shares = state.counts.get(task_id, (0, 0))
-            if task_id in state.calibration:
-                scores, spw = state.calibration[task_id]
-                task.distribution = ScoreDistribution.from_samples(
-                    scores, higher_is_better=task.algo.higher_is_better, seconds_per_walk=spw)
+        self.training.restore(state)
         cfg = self.config
         self.pool = VerificationPool(cfg.verify_workers, mode=cfg.verify_mode,
                                      max_pending=cfg.max_pending_verifications, nice=cfg.verify_nice)
-        pool = self.pool
+        scheduler = self.scheduler = FairScheduler(
+            self.pool, max_queued=cfg.max_pending_verifications, max_per_account=cfg.max_inflight_per_account,
+            max_per_connection=cfg.max_inflight_per_session, on_drop=self._dropped)
         self.metrics.bind(connections=lambda: len(self.sessions), pull_sessions=lambda: len(self.pull_sessions),
-                          pending=lambda: pool.pending, idle=lambda: float(self.idle), epoch=lambda: self._epoch)
+                          pending=lambda: scheduler.pending, idle=lambda: float(self.idle), epoch=lambda: self._epoch,
+                          banned=self.bans.active)
         self._last_idle = self.idle
         self._spawn(self._warm_up())
-        if (cfg.vardiff or cfg.parent_bar_walks > 0) and cfg.calibration_walks > 0:
-            for task in self._task_order:
-                if task.distribution is None:
-                    task.calibrating = True
-                    self._spawn(self._calibrate(task))
-        now = time.monotonic()
-        for task in self._task_order:  # the restored best network becomes the parent again
-            self._publish_if_due(task, now)
+        self.training.start()
         self._spawn(self._periodic())
         log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
                  restored_best={t.task_id[:16]: t.best.score for t in self._task_order if t.best})
@@ -155,6 +154,8 @@ class WorkService:
         for session in list(self.sessions.values()):
             if session.disconnect is not None:
                 session.disconnect(ErrorCode.SHUTTING_DOWN, "the work server is stopping; reconnect later")
+        if self.scheduler is not None:
+            self.scheduler.drop_all()  # queued submissions are answered SHUTTING_DOWN; running ones finish
         deadline = time.monotonic() + 10.0
         while self._inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -163,8 +164,8 @@ class WorkService:
         await self.ledger.close()
         log.info("workserver.stopped")
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -203,68 +204,107 @@ class WorkService:
 
     # -- sessions ---------------------------------------------------------------------------------
 
-    def authenticate(self, login: StratumLogin) -> tuple[str, str]:
-        """``(account, job identity)`` for a login; ``ProtocolError(UNAUTHORIZED)`` if refused."""
+    def authenticate(self, login: StratumLogin, address: str | None = None) -> tuple[str, str]:
+        """``(account, job identity)`` for a login from ``address``; ``ProtocolError(UNAUTHORIZED)`` if
+        refused (unknown token, refused wallet, or a banned account or address)."""
         cfg = self.config
         if login.access_token is not None:
             token = login.access_token
             if not any(hmac.compare_digest(token.encode(), known.encode()) for known in cfg.access_tokens):
-                self.metrics.logins.labels(result="unauthorized").inc()
-                raise ProtocolError(ErrorCode.UNAUTHORIZED, "unknown access token", field="AccessToken")
-            return "token:" + k12_hex(token.encode())[:16], cfg.identity or DEFAULT_POOL_IDENTITY
-        wallet = login.wallet or ""
-        if not cfg.allow_wallets:
-            self.metrics.logins.labels(result="unauthorized").inc()
-            raise ProtocolError(ErrorCode.UNAUTHORIZED, "this server does not accept wallet logins; "
-                                "log in with an AccessToken", field="Wallet")
-        if cfg.wallet_allowlist is not None and wallet not in cfg.wallet_allowlist:
-            self.metrics.logins.labels(result="unauthorized").inc()
-            raise ProtocolError(ErrorCode.UNAUTHORIZED, "wallet is not registered on this server", field="Wallet")
-        return wallet, cfg.identity or wallet
+                raise self._refuse_login("unauthorized", "unknown access token", "AccessToken")
+            account, identity = "token:" + k12_hex(token.encode())[:16], cfg.identity or DEFAULT_POOL_IDENTITY
+        else:
+            wallet = login.wallet or ""
+            if not cfg.allow_wallets:
+                raise self._refuse_login("unauthorized", "this server does not accept wallet logins; log in with "
+                                         "an AccessToken", "Wallet")
+            if cfg.wallet_allowlist is not None and wallet not in cfg.wallet_allowlist:
+                raise self._refuse_login("unauthorized", "wallet is not registered on this server", "Wallet")
+            account, identity = wallet, cfg.identity or wallet
+        ban = self.bans.of(account=account, address=address)
+        if ban is not None:
+            raise self._refuse_login("banned", ban.describe(time.monotonic()), None)
+        return account, identity
 
-    async def _allocate_prefix(self) -> str:
-        async with self._prefix_lock:
-            if self._prefix_next >= self._prefix_end:
-                start = await self.ledger.call(Ledger.allocate_prefixes, PREFIX_BLOCK)
-                self._prefix_next, self._prefix_end = start, start + PREFIX_BLOCK
-            number = self._prefix_next
-            self._prefix_next += 1
-        return (number % (1 << (8 * PREFIX_BYTES))).to_bytes(PREFIX_BYTES, "big").hex()
+    def _refuse_login(self, result: str, message: str, field: str | None) -> ProtocolError:
+        # Counted always, logged at most once per interval per result: refused logins are free to send.
+        self.metrics.logins.labels(result=result).inc()
+        self._refused_logins(result, message=message)
+        return ProtocolError(ErrorCode.UNAUTHORIZED, message, field=field)
 
-    async def open_session(self, login: StratumLogin, kind: Literal["ws", "pull"], *,
+    async def open_session(self, login: StratumLogin, kind: Literal["ws", "pull"], *, address: str | None = None,
                            deliver: Callable[[Message | str], None] | None = None,
                            disconnect: Callable[[ErrorCode, str], None] | None = None) -> Session:
         """Authenticate and create a session (raises ``ProtocolError(UNAUTHORIZED)``)."""
-        account, identity = self.authenticate(login)
-        prefix = await self._allocate_prefix()
+        account, identity = self.authenticate(login, address)
+        prefix = await self.prefixes.allocate()
         sid = next(self._ids)
         task = self._task_order[sid % len(self._task_order)]
         session = Session(sid, kind, account, login.worker, identity, login.threads, prefix, task,
-                          deliver=deliver, disconnect=disconnect)
+                          deliver=deliver, disconnect=disconnect, address=address)
         self._attach_difficulty(session)
         if kind == "ws":
             self.sessions[sid] = session
         self.metrics.logins.labels(result="ok").inc()
         log.info("workserver.login", session=sid, kind=kind, account=account[:20], worker=login.worker,
-                 threads=login.threads, prefix=prefix)
+                 threads=login.threads, prefix=prefix, address=address)
         return session
 
     def close_session(self, session: Session) -> None:
-        """Forget a WebSocket session (its jobs stay valid for the same worker until the work changes)."""
+        """Forget a WebSocket session (its jobs stay valid for the same worker until the work changes);
+        its submissions still waiting for verification are dropped (nobody would read their answers)."""
+        if self.scheduler is not None:
+            self.scheduler.drop_connection(session.id)
         if self.sessions.pop(session.id, None) is not None:
             log.info("workserver.disconnect", session=session.id, worker=session.worker)
 
-    async def pull_session(self, login: StratumLogin) -> Session:
+    async def pull_session(self, login: StratumLogin, address: str | None = None) -> Session:
         """The pull-mode session of (account, worker), created on first use; refreshed on every call."""
-        account, identity = self.authenticate(login)
+        account, identity = self.authenticate(login, address)
         key = (account, login.worker)
         session = self.pull_sessions.get(key)
         if session is None or session.identity != identity:
-            session = await self.open_session(login, "pull")
+            session = await self.open_session(login, "pull", address=address)
             self.pull_sessions[key] = session
         session.last_seen = time.monotonic()
+        session.address = address
         self.pull_sessions.move_to_end(key)
         return session
+
+    # -- abuse ------------------------------------------------------------------------------------
+
+    def flooded(self, session: Session | None, address: str | None) -> None:
+        """A connection was closed for flooding messages; repeated floods ban its address."""
+        self.metrics.flood_closes.inc()
+        self._floods("flooding", address=address, worker=session.worker if session else None)
+        ban = self.bans.flood(address, session.account if session else None)
+        if ban is not None:
+            self._enforce(ban, session.account if session else None, address)
+
+    def _wrong_claim(self, session: Session) -> None:
+        ban = self.bans.wrong_claim(session.account, session.address)
+        if ban is not None:
+            self._enforce(ban, session.account, session.address)
+
+    def _enforce(self, ban: Ban, account: str | None, address: str | None) -> None:
+        """A new ban: logged once, counted, the account's connections closed and its queue dropped."""
+        self.metrics.bans.labels(reason=ban.reason).inc()
+        log.warning("workserver.banned", reason=ban.reason, seconds=ban.seconds, offence=ban.offence,
+                    account=account[:20] if account else None, keys=len(ban.keys),
+                    address=address if self.config.abuse.ban_addresses else None)
+        if account is None:
+            return
+        message = ban.describe(time.monotonic())
+        for session in list(self.sessions.values()):
+            if session.account == account and session.disconnect is not None:
+                session.disconnect(ErrorCode.UNAUTHORIZED, message)
+        for key in [k for k, s in self.pull_sessions.items() if s.account == account]:
+            del self.pull_sessions[key]
+        if self.scheduler is not None:
+            self.scheduler.drop_account(account)
+
+    def _dropped(self, item: QueueItem, reason: str) -> None:
+        self.metrics.verification_dropped.labels(reason=reason).inc()
 
     def _attach_difficulty(self, session: Session) -> None:
         dist = session.task.distribution
@@ -351,6 +391,7 @@ class WorkService:
         self.metrics.submit_seconds.observe(time.perf_counter() - started)
         if not result.accepted and result.ack.code == ErrorCode.SCORE_MISMATCH:
             await self.ledger.call(Ledger.count_mismatch, session.account, session.worker)
+            self.ledger_writes += 1
         elif not result.accepted:
             session.rejected += 1
         return result
@@ -360,15 +401,15 @@ class WorkService:
             return self._reject(ErrorCode.SHUTTING_DOWN, "the work server is stopping", submit)
         issued = self.jobs.get(submit.job_id)
         if issued is None:
+            if not self.jobs.retired(submit.job_id):  # not even shaped like a job id this server issued
+                return self._reject(ErrorCode.UNKNOWN_JOB, "no such job", submit, "JobId")
             # A result acked just before a restart (or whose job has since expired) and sent again:
             # it is recorded, which the miner must learn rather than count it stale.
             if await self.ledger.call(Ledger.accepted_for_job, submit.job_id, submit.nonce):
                 return self._reject(ErrorCode.DUPLICATE, "this nonce was already accepted for this job", submit,
                                     "Nonce")
-            if self.jobs.retired(submit.job_id):
-                return self._reject(ErrorCode.STALE_JOB, "job expired or from before a server restart; "
-                                    "work on the newest job", submit, "JobId")
-            return self._reject(ErrorCode.UNKNOWN_JOB, "no such job", submit, "JobId")
+            return self._reject(ErrorCode.STALE_JOB, "job expired or from before a server restart; "
+                                "work on the newest job", submit, "JobId")
         if issued.worker_key != session.worker_key:
             return self._reject(ErrorCode.UNKNOWN_JOB, "this job was not issued to this worker", submit, "JobId")
         job = issued.job
@@ -380,9 +421,9 @@ class WorkService:
             return self._reject(ErrorCode.STALE_JOB, "idle job: there is nothing to submit", submit, "JobId")
         # Before the staleness check: a resubmission of an accepted result (e.g. a miner that lost
         # the ack) learns that it is safely recorded.
-        if await self.ledger.call(Ledger.is_duplicate, job.identity, job.task_id, submit.nonce):
-            return self._reject(ErrorCode.DUPLICATE, "this nonce was already accepted for this identity and task",
-                                submit, "Nonce")
+        if await self.ledger.call(Ledger.is_duplicate, job.identity, job.task_id, job.epoch, submit.nonce):
+            return self._reject(ErrorCode.DUPLICATE, "this nonce was already accepted for this identity, task "
+                                "and epoch", submit, "Nonce")
         if issued.work != task.work_key(self._epoch, self.idle):
             return self._reject(ErrorCode.STALE_JOB, "the work changed (new parent, epoch or idle phase); "
                                 "work on the newest job", submit, "JobId")
@@ -400,25 +441,20 @@ class WorkService:
                                     f"{job.parent.score if job.parent else ''}", submit, "ClaimedScore")
             return self._reject(ErrorCode.BELOW_THRESHOLD, f"score {claimed} meets neither Threshold nor "
                                 "ShareThreshold", submit, "ClaimedScore")
-        if session.inflight >= self.config.max_inflight_per_session:
-            return self._reject(ErrorCode.SERVER_BUSY, "too many submissions of this connection in "
-                                "verification; resubmit later", submit)
-        key = (job.identity, job.task_id, submit.nonce)
+        key = (job.identity, job.task_id, job.epoch, submit.nonce)
         if key in self._inflight:
             # Not DUPLICATE: that verdict is definitive for a miner, and this verification may still fail.
             return self._reject(ErrorCode.SERVER_BUSY, "this nonce is already being verified; resubmit later",
                                 submit, "Nonce")
         self._inflight.add(key)
-        session.inflight += 1
         try:
             return await self._verify_and_record(session, submit, task, job, nonce)
         finally:
             self._inflight.discard(key)
-            session.inflight -= 1
 
-    async def _verify_and_record(self, session: Session, submit: StratumSubmit, task: TaskState, job: StratumJob,
+    async def _verify_and_record(self, session: Session, submit: StratumSubmit, task: TaskState, job: StratumJob,  # noqa: PLR0911
                                  nonce: bytes) -> SubmitResult:
-        assert self.pool is not None
+        assert self.scheduler is not None
         parent_network = None
         if job.parent is not None:
             if task.parent is None or task.parent.network_id != job.parent.parent_id:
@@ -428,9 +464,14 @@ class WorkService:
         request = VerifyRequest(task.entry.payload, job.public_key, nonce, job, parent_network,
                                 bytes.fromhex(job.random_seed))
         try:
-            outcome = await self.pool.run(task.verifier, request)
-        except PoolBusyError:
-            return self._reject(ErrorCode.SERVER_BUSY, "verification queue is full; resubmit later", submit)
+            outcome = await self.scheduler.run(task.verifier, request, account=session.account, connection=session.id,
+                                               low=self.bans.suspect(session.account))
+        except SchedulerBusyError as exc:
+            return self._reject(ErrorCode.SERVER_BUSY, f"{exc}; resubmit later", submit)
+        except VerificationDroppedError as exc:
+            if str(exc) == "banned":
+                return self._reject(ErrorCode.UNAUTHORIZED, "this account is banned", submit)
+            return self._reject(ErrorCode.SHUTTING_DOWN, "the work server is stopping", submit)
         except VerificationError as exc:
             log.error("workserver.verify_failed", job=job.job_id, error=str(exc))
             return self._reject(ErrorCode.INTERNAL, "the server could not verify this job", submit)
@@ -438,13 +479,13 @@ class WorkService:
         score = outcome.score
         if score != submit.claimed_score:
             log.info("workserver.mismatch", worker=session.worker, claimed=submit.claimed_score, score=score)
+            self._wrong_claim(session)
             return self._reject(ErrorCode.SCORE_MISMATCH, f"claimed {submit.claimed_score}, recomputed {score}",
                                 submit, "ClaimedScore")
         kind = "solution" if job.is_solution(score) else "share"
         body = network_id = None
         if kind == "solution" and outcome.network is not None:
-            body = json.dumps(outcome.network, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-            network_id = k12_hex(body)
+            body, network_id = network_document(outcome.network)
         rec = AcceptedRecord(kind, job.task_id, job.identity, submit.nonce, score, job.job_id, job.epoch,
                              job.threshold, job.share_threshold, job.parent.parent_id if job.parent else None,
                              session.account, session.worker)
@@ -455,6 +496,7 @@ class WorkService:
                 higher_is_better=task.algo.higher_is_better)
         except DuplicateSubmissionError:
             return self._reject(ErrorCode.DUPLICATE, "this nonce was already submitted", submit, "Nonce")
+        self.ledger_writes += 1
         self.metrics.commit_seconds.observe(time.perf_counter() - committed)
         self.metrics.submits.labels(verdict=kind).inc()
         if kind == "solution":
@@ -463,19 +505,16 @@ class WorkService:
             task.shares += 1
         if session.difficulty is not None:
             session.difficulty.record_share()
-        if task.distribution is not None and job.parent is None:  # a draw from the root walk's tail
-            task.distribution.observe(score, job.share_threshold if job.share_threshold is not None else job.threshold)
+        if job.parent is None:
+            self.training.observe_share(task, score, job.share_threshold if job.share_threshold is not None
+                                        else job.threshold)
         improved = None
-        best = None
+        note = ""
         if new_best and body is not None and network_id is not None and outcome.network is not None:
-            best = task.best = ParentNetwork(network_id, score, outcome.network, body)
-            task.history.append(ProgressRow(rec.at, score, network_id, accepted_id, rec.identity, rec.worker))
-            self.metrics.best_score.labels(task=task.task_id[:16]).set(score)
-            if self._publish_if_due(task, time.monotonic()):
+            row = ProgressRow(rec.at, score, network_id, accepted_id, rec.identity, rec.worker)
+            if self.training.new_best(task, outcome.network, body, network_id, score, row):
                 improved = task
-            log.info("workserver.new_best", task=task.task_id[:16], score=score, network=network_id[:16],
-                     worker=session.worker)
-        note = " (new best network)" if best is not None else ""
+            note = " (new best network)"
         return SubmitResult(StratumAck.accepted(submit, f"{kind} accepted: score {score}{note}"), improved)
 
     def after_ack(self, session: Session, result: SubmitResult) -> None:
@@ -495,83 +534,17 @@ class WorkService:
         except Exception:  # a worker that cannot even load the scorer will fail real requests loudly
             log.exception("workserver.warm_up_failed")
 
-    async def _sample_walks(self, task: TaskState, count: int,
-                            parent: ParentNetwork | None = None) -> list[VerifyOutcome]:
-        """``count`` reproducible sample walks of ``task`` (from ``parent`` when given), computed in
-        batches of the pool's size so that submissions interleave."""
-        assert self.pool is not None
-        seed = bytes.fromhex(task.entry.seed) if task.entry.seed else None
-        origin = None if parent is None else (parent.network_id, parent.network, parent.score)
-        requests = calibration_requests(task.verifier, task.task_id, task.entry.payload, count, seed, parent=origin)
-        outcomes: list[VerifyOutcome] = []
-        batch = max(1, self.pool.workers)
-        for i in range(0, len(requests), batch):
-            outcomes += await self.pool.map(task.verifier, requests[i:i + batch])
-        return outcomes
+    async def _server_compute(self, verifier: Verifier, request: VerifyRequest) -> VerifyOutcome:
+        # The server's own walks take their turn in the fair queue like any account's, unbounded.
+        assert self.scheduler is not None
+        return await self.scheduler.run(verifier, request, account=SERVER_ACCOUNT, bounded=False)
 
-    async def _calibrate(self, task: TaskState) -> None:
-        try:
-            outcomes = await self._sample_walks(task, self.config.calibration_walks)
-        except VerificationError as exc:
-            log.error("workserver.calibration_failed", task=task.task_id[:16], error=str(exc))
-            return
-        finally:
-            task.calibrating = False
-        spw = sum(o.seconds for o in outcomes) / len(outcomes)
-        task.distribution = ScoreDistribution.from_samples(
-            [o.score for o in outcomes], higher_is_better=task.algo.higher_is_better, seconds_per_walk=spw)
-        with contextlib.suppress(RuntimeError):
-            await self.ledger.call(Ledger.save_calibration, task.task_id, [o.score for o in outcomes], spw)
-        log.info("workserver.calibrated", task=task.task_id[:16], walks=len(outcomes), seconds_per_walk=round(spw, 4))
-        if self._publish_if_due(task, time.monotonic()):  # a best that waited for the root's sample
-            self.broadcast("change", task)
+    def _calibrated(self, task: TaskState) -> None:
         for session in [*self.sessions.values(), *self.pull_sessions.values()]:
             if session.task is task:
                 self._attach_difficulty(session)
                 if session.kind == "ws":
                     self.send_job(session, "vardiff")
-
-    # -- cumulative training ----------------------------------------------------------------------
-
-    def _publish_if_due(self, task: TaskState, now: float) -> bool:
-        """Publish the task's best network as its jobs' parent if one is due: at once (returns True; the
-        caller sends the new jobs), or after sampling its bar in the background (which sends them)."""
-        if not task.publish_due(now, self.config.parent_refresh_seconds):
-            return False
-        assert task.best is not None
-        if self.config.parent_bar_walks > 0 and task.calibrating:
-            return False  # published with its bar once the root is sampled (solutions on the root stay valid)
-        if self.config.parent_bar_walks > 0 and task.distribution is not None and self.pool is not None:
-            task.publishing = True
-            self._spawn(self._publish_with_bar(task, task.best))
-            return False
-        self._publish(task, task.best, now)
-        return True
-
-    def _publish(self, task: TaskState, network: ParentNetwork, now: float) -> None:
-        task.publish(network, now)
-        log.info("workserver.parent_published", task=task.task_id[:16], score=network.score,
-                 network=network.network_id[:16], threshold=task.job_threshold)
-
-    async def _publish_with_bar(self, task: TaskState, network: ParentNetwork) -> None:
-        # Walks from the parent start at its score and keep any step that does not lose, so most of them
-        # improve on it; the bar keeps a solution as rare as on the root: P(parent walk >= bar) ~= P(root
-        # walk >= threshold). Deterministic (seeded by task and network id), so any server agrees.
-        assert self.pool is not None and task.distribution is not None
-        try:
-            outcomes = await self._sample_walks(task, self.config.parent_bar_walks, network)
-            sampled = ScoreDistribution.from_samples([o.score for o in outcomes],
-                                                     higher_is_better=task.algo.higher_is_better,
-                                                     seconds_per_walk=task.distribution.seconds_per_walk)
-            bar = sampled.closest_bar(task.distribution.probability(task.entry.threshold))
-            threshold = bar if task.better(bar, task.entry.threshold) else task.entry.threshold
-            network = dataclasses.replace(network, threshold=threshold)
-        except (VerificationError, PoolBusyError) as exc:  # publish without a bar rather than not at all
-            log.error("workserver.parent_bar_failed", task=task.task_id[:16], error=str(exc))
-        finally:
-            task.publishing = False
-        self._publish(task, network, time.monotonic())
-        self.broadcast("change", task)
 
     def _tick_seconds(self) -> float:
         cfg = self.config
@@ -599,9 +572,7 @@ class WorkService:
             if diff is not None and diff.due(now) and self._share_threshold(session) is not None \
                     and diff.retarget(now, session.task.entry.threshold) and session.kind == "ws":
                 self.send_job(session, "vardiff")
-        for task in self.tasks.values():
-            if self._publish_if_due(task, now):
-                self.broadcast("change", task)
+        self.training.tick(now)
         if now >= next_push:
             self.broadcast("periodic")
         ttl = self.config.pull_session_ttl_seconds

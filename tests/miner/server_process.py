@@ -20,6 +20,7 @@ from pathlib import Path
 import structlog
 
 from protocol.fields import Algo
+from protocol.server.abuse import AbusePolicy
 from protocol.server.config import ServerConfig
 from protocol.server.server import WorkServer
 from protocol.server.tasks import TaskEntry, neuraxon_task
@@ -58,9 +59,11 @@ def config(port: int, db: Path | None, *, threshold: int = 400, training: bool =
            verify_delay: float = 0.0, task: str = "small") -> ServerConfig:
     """The fault tests' server: the small task (or another), solutions only, one verification thread."""
     verifiers = {Algo.NEURAXON: SlowVerifier(verify_delay)} if verify_delay > 0 else None
+    # Some of these tests' miners claim wrong scores on purpose (to see a rejection): the ban for
+    # repeated wrong claims (tested in tests/protocol/server/test_abuse.py) must not end them.
     return ServerConfig(host="127.0.0.1", port=port, db_path=db, tasks=(_entry(task, threshold, training),),
                         vardiff=False, calibration_walks=0, verify_workers=1, admin_token=ADMIN_TOKEN,
-                        verifiers=verifiers, job_interval_seconds=5.0)
+                        verifiers=verifiers, job_interval_seconds=5.0, abuse=AbusePolicy(max_wrong_claims=1_000_000))
 
 
 async def _main(args: argparse.Namespace) -> None:

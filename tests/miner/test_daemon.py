@@ -241,3 +241,26 @@ def test_bpp9000_jobs_are_self_tested_mined_and_accepted(tmp_path: Path) -> None
         asyncio.run(scenario())
     finally:
         server.stop()
+
+
+def test_a_journal_with_unreadable_records_is_quarantined_and_the_miner_mines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server = ServerProcess(tmp_path / "ledger.sqlite").start()
+    journal = tmp_path / "journal.jsonl"
+    damaged = [b'{"v":1,"op":"found","id":"r1","submit":"\xff\xfe\xfd","kind":"solution"}',  # not UTF-8
+               b'{"v":1,"op":"found","id":"r2",',  # cut short, and not the last line
+               b'{"v":1,"op":"done","id":"r3","verdict":"accepted"}']
+    journal.write_bytes(b"\n".join(damaged) + b"\n")
+
+    async def scenario() -> None:
+        async with running_daemon(fast_settings(tmp_path, [server.url])) as daemon:
+            await wait_for(lambda: daemon.stats.count("accepted") >= 1, 60, "an accepted solution")
+            metrics = daemon.metrics.render().decode()
+            assert "neuraxon_miner_journal_quarantined_total 2.0" in metrics
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+    assert (tmp_path / "journal.jsonl.quarantine").read_bytes() == damaged[0] + b"\n" + damaged[1] + b"\n"
+    assert capsys.readouterr().out.count("journal_quarantined") == 1

@@ -119,3 +119,24 @@ def test_help_of_run_lists_environment_names() -> None:
     out = subprocess.run([sys.executable, "-m", "miner", "run", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "--api-port" in out and "NEURAXON_MINER_API_PORT" in out and "--server URL" in out
+
+
+@pytest.mark.parametrize("content, why", [
+    (bytes(range(256)) * 4, "not UTF-8"),  # a binary file given by mistake
+    (b"\xef\xbb\xbfthreads = 2\nwallet = \"\xff\"\n", "not UTF-8"),
+    (b"threads = = 2\n", "not valid TOML"),
+])
+def test_a_config_file_that_is_not_toml_exits_2_naming_the_file(
+        content: bytes, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "miner.toml"
+    path.write_bytes(content)
+    assert main(["run", "--config", str(path), "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and why in err
+
+
+def test_a_secret_file_that_is_not_text_is_a_configuration_error(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_bytes(b"\xff\xfe\x00token")
+    with pytest.raises(SettingsError, match="not UTF-8"):
+        load_settings({}, environ={"NEURAXON_MINER_ACCESS_TOKEN_FILE": str(secret)})

@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import select
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,8 +114,11 @@ class Miner:
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, url: str, name: str = "miner", **kwargs: Any) -> AsyncIterator[Miner]:
-        async with aiohttp.ClientSession() as http, http.ws_connect(url, **kwargs) as ws:
+    async def connect(cls, url: str, name: str = "miner", *, source: str | None = None,
+                      **kwargs: Any) -> AsyncIterator[Miner]:
+        """Connect (from the loopback address ``source``, e.g. ``127.0.0.2``, when given)."""
+        connector = aiohttp.TCPConnector(local_addr=(source, 0) if source else None)
+        async with aiohttp.ClientSession(connector=connector) as http, http.ws_connect(url, **kwargs) as ws:
             yield cls(http, ws, name)
 
     async def send(self, message: Message) -> None:
@@ -201,6 +208,16 @@ def find_nonce(job: StratumJob, spec: TaskSpec, accept: Callable[[int], bool], *
     raise AssertionError("no nonce found")
 
 
+async def submit_a_solution(miner: Miner, job: StratumJob) -> tuple[str, int, int]:
+    """Find a real solution of ``job`` on the small task, submit it and check it is accepted:
+    ``(nonce, score, counter)``."""
+    nonce, score, counter = find_nonce(job, SMALL_SPEC, job.is_solution)
+    await miner.send(job.submit(nonce, score))
+    ack = await miner.expect(StratumAck)
+    assert ack.success, ack
+    return nonce, score, counter
+
+
 async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, step: float = 0.02) -> None:
     """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
@@ -218,3 +235,30 @@ def random_nonce() -> str:
 def ack_of(message: Message) -> StratumAck:
     assert isinstance(message, StratumAck), f"expected an ack, got {message.METHOD}"
     return message
+
+
+def start_cli_server(args: list[str], log: Path, *, env: Mapping[str, str] | None = None,
+                     nofile: tuple[int, int] | None = None) -> tuple[subprocess.Popen[str], str, str]:
+    """``neuraxon-miner workserver --port 0 --log-format json <args>`` as a process of its own (stderr
+    appended to ``log``; ``nofile``: its (soft, hard) open-file limits); returns it with its WebSocket
+    and HTTP URLs once it is listening."""
+    script = Path(sys.executable).with_name("neuraxon-miner")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "miner"]
+    command += ["workserver", "--port", "0", "--log-format", "json", *args]
+    if nofile is not None:  # set the limit in a launcher that then becomes the server (exec)
+        command = [sys.executable, "-c", "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, "
+                   f"{nofile!r}); os.execv(sys.argv[1], sys.argv[1:])", *command]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("a"), text=True, env=env)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if line.startswith("workserver ready:"):
+                ws_url, http_url = line.split()[2:4]
+                return proc, ws_url, http_url
+            if not line and proc.poll() is not None:
+                break
+    proc.kill()
+    raise AssertionError(f"server did not start; log:\n{log.read_text()[-3000:]}")

@@ -7,17 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from protocol import ErrorCode, StratumAck, StratumJob
 from protocol.server.ledger import Ledger
 from scoring import neuraxon as NX
-from tests.protocol.server.helpers import SMALL_SPEC, SMALL_TASK_PATH, Miner, run
+from tests.protocol.server.helpers import SMALL_SPEC, SMALL_TASK_PATH, Miner, run, start_cli_server
 
 THRESHOLD = 200  # about one walk in three on the small task: many solutions quickly
 MINERS = 3
@@ -25,29 +23,10 @@ PER_MINER = 25
 KILL_AFTER = 30
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("neuraxon-miner")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "miner"]
-
-
 def _start(db: Path, log: Path) -> tuple[subprocess.Popen[str], str, str]:
-    args = [*_command(), "workserver", "--port", "0", "--db", str(db), "--task", str(SMALL_TASK_PATH),
-            "--threshold", str(THRESHOLD), "--no-training", "--no-vardiff", "--rate", "10000", "--burst", "10000",
-            "--verify-workers", "2", "--log-format", "json"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log.open("a"), text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if line.startswith("workserver ready:"):
-                ws_url, http_url = line.split()[2:4]
-                return proc, ws_url, http_url
-            if not line and proc.poll() is not None:
-                break
-    proc.kill()
-    raise AssertionError(f"server did not start; log:\n{log.read_text()[-3000:]}")
+    return start_cli_server(["--db", str(db), "--task", str(SMALL_TASK_PATH), "--threshold", str(THRESHOLD),
+                             "--no-training", "--no-vardiff", "--rate", "10000", "--burst", "10000",
+                             "--verify-workers", "2"], log)
 
 
 def _children(pid: int) -> list[int]:

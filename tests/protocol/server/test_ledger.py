@@ -1,17 +1,29 @@
-"""The SQLite ledger: duplicates, best network per task in the algorithm's direction, restart state."""
+"""The SQLite ledger: duplicates (per epoch), best network per task in the algorithm's direction, restart
+state, the migration of a schema-1 file, and O(log n) statements for everything a client can cause."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from protocol.server.ledger import AcceptedRecord, DuplicateSubmissionError, Ledger
+from protocol.server.jobs import PREFIX_BLOCK, PrefixAllocator
+from protocol.server.ledger import (
+    CLIENT_STATEMENTS,
+    SQL,
+    AcceptedRecord,
+    AsyncLedger,
+    DuplicateSubmissionError,
+    Ledger,
+)
 
 
-def _rec(nonce: str, score: int, kind: str = "solution", task: str = "t1", identity: str = "ID") -> AcceptedRecord:
-    return AcceptedRecord(kind, task, identity, nonce, score, "job.1", 1, 100, None, None, "acct", "w1", at=1000.0)
+def _rec(nonce: str, score: int, kind: str = "solution", task: str = "t1", identity: str = "ID",
+         epoch: int = 1) -> AcceptedRecord:
+    return AcceptedRecord(kind, task, identity, nonce, score, "job.1", epoch, 100, None, None, "acct", "w1", at=1000.0)
 
 
 def test_a_restart_keeps_everything_committed(tmp_path: Path) -> None:
@@ -35,8 +47,11 @@ def test_a_restart_keeps_everything_committed(tmp_path: Path) -> None:
     assert again.allocate_prefixes(256) == first + 256  # never hands out a prefix twice
     (worker,) = again.workers()
     assert (worker.solutions, worker.shares, worker.mismatches) == (3, 1, 1)
+    (account,) = again.top_accounts(20)
+    assert (account.account, account.workers, account.solutions, account.shares, account.mismatches) == \
+        ("acct", 1, 3, 1, 1)
     assert again.network("n2") is None and again.network("n1") == b'{"n":1}'
-    assert again.is_duplicate("ID", "t1", "aa") and not again.is_duplicate("ID", "t2", "aa")
+    assert again.is_duplicate("ID", "t1", 1, "aa") and not again.is_duplicate("ID", "t2", 1, "aa")
     again.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -58,3 +73,175 @@ def test_lower_is_better_for_bpp_style_tasks() -> None:
     assert not ledger.record_accepted(_rec("b", 3100), network=b"2", network_id="x2", higher_is_better=False)[1]
     assert ledger.record_accepted(_rec("c", 2900), network=b"3", network_id="x3", higher_is_better=False)[1]
     assert ledger.load_state().best["t1"].score == 2900
+
+
+def test_a_result_belongs_to_its_epoch() -> None:
+    ledger = Ledger(None)
+    ledger.record_accepted(_rec("aa", 120, epoch=1))
+    assert ledger.is_duplicate("ID", "t1", 1, "aa") and not ledger.is_duplicate("ID", "t1", 2, "aa")
+    ledger.record_accepted(_rec("aa", 120, epoch=2))  # the same nonce is new work in the next epoch
+    with pytest.raises(DuplicateSubmissionError):
+        ledger.record_accepted(_rec("aa", 120, epoch=2))
+    assert [(r["epoch"], r["nonce"]) for r in ledger.accepted()] == [(1, "aa"), (2, "aa")]
+
+
+# The schema as release 1 created it (the duplicate key without the epoch, no job index).
+_SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE accepted (id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('solution', 'share')),
+    task_id TEXT NOT NULL, identity TEXT NOT NULL, nonce TEXT NOT NULL, score INTEGER NOT NULL, job_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL, threshold INTEGER NOT NULL, share_threshold INTEGER, parent_id TEXT, account TEXT NOT NULL,
+    worker TEXT NOT NULL, network_id TEXT, at REAL NOT NULL, UNIQUE (identity, task_id, nonce));
+CREATE INDEX accepted_by_task ON accepted (task_id, kind);
+CREATE TABLE networks (network_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, score INTEGER NOT NULL, body BLOB NOT NULL,
+    accepted_id INTEGER NOT NULL REFERENCES accepted (id), at REAL NOT NULL);
+CREATE TABLE best (task_id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks (network_id),
+    score INTEGER NOT NULL, at REAL NOT NULL);
+CREATE TABLE best_history (id INTEGER PRIMARY KEY, task_id TEXT NOT NULL, network_id TEXT NOT NULL,
+    score INTEGER NOT NULL, accepted_id INTEGER NOT NULL REFERENCES accepted (id), identity TEXT NOT NULL,
+    worker TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX best_history_by_task ON best_history (task_id, id);
+CREATE TABLE workers (account TEXT NOT NULL, worker TEXT NOT NULL, solutions INTEGER NOT NULL DEFAULT 0,
+    shares INTEGER NOT NULL DEFAULT 0, mismatches INTEGER NOT NULL DEFAULT 0, first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL, PRIMARY KEY (account, worker));
+CREATE TABLE calibration (task_id TEXT PRIMARY KEY, scores TEXT NOT NULL, seconds_per_walk REAL NOT NULL,
+    at REAL NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1'), ('next_prefix', '513');
+INSERT INTO accepted VALUES (1, 'solution', 't1', 'ID', 'aa', 120, 'abcdef.1', 1, 100, NULL, NULL, 'acct', 'w1', 'n1',
+    1000.0), (2, 'share', 't1', 'ID', 'bb', 50, 'abcdef.2', 1, 100, 40, NULL, 'acct', 'w1', NULL, 1001.0);
+INSERT INTO networks VALUES ('n1', 't1', 120, X'7B7D', 1, 1000.0);
+INSERT INTO best VALUES ('t1', 'n1', 120, 1000.0);
+INSERT INTO best_history VALUES (1, 't1', 'n1', 120, 1, 'ID', 'w1', 1000.0);
+INSERT INTO workers VALUES ('acct', 'w1', 1, 1, 0, 1000.0, 1001.0);
+"""
+
+
+def test_an_operators_schema_1_ledger_opens_migrated_with_everything_kept(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(_SCHEMA_1)
+    ledger = Ledger(path)
+    state = ledger.load_state()
+    assert state.best["t1"].network_id == "n1" and state.best["t1"].body == b"{}"
+    assert [p.accepted_id for p in state.history["t1"]] == [1] and state.counts["t1"] == (1, 1)
+    assert [(r["id"], r["nonce"], r["job_id"]) for r in ledger.accepted()] == [(1, "aa", "abcdef.1"),
+                                                                              (2, "bb", "abcdef.2")]
+    assert ledger.accepted_for_job("abcdef.2", "bb") and ledger.is_duplicate("ID", "t1", 1, "aa")
+    assert ledger.allocate_prefixes(256) == 513
+    (account,) = ledger.top_accounts(5)  # summed from the workers table
+    assert (account.account, account.workers, account.solutions, account.shares) == ("acct", 1, 1, 1)
+    ledger.record_accepted(_rec("aa", 120, epoch=2))  # the new key: another epoch is another result
+    with pytest.raises(DuplicateSubmissionError):
+        ledger.record_accepted(_rec("aa", 120, epoch=1))
+    assert ledger.connection.execute("PRAGMA foreign_key_check").fetchall() == []
+    ledger.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute(SQL.SCHEMA_VERSION).fetchone() == ("2",)
+        indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"accepted_by_job", "accepted_by_task"} <= indexes
+    Ledger(path).close()  # and it opens again as it is
+
+
+def _vm_steps(db: sqlite3.Connection, run: object, limit: int = 100_000) -> int:
+    """SQLite virtual-machine instructions executed by ``run()`` (a scan of a million rows needs
+    several million; the count stops at ``limit``)."""
+    steps = 0
+
+    def tick() -> int:
+        nonlocal steps
+        steps += 1
+        return 1 if steps >= limit else 0  # non-zero interrupts the statement
+
+    db.set_progress_handler(tick, 1)
+    try:
+        run()  # type: ignore[operator]
+    except sqlite3.OperationalError as exc:
+        assert "interrupted" in str(exc), exc
+    finally:
+        db.set_progress_handler(None, 1)
+    return steps
+
+
+@pytest.fixture(scope="module")
+def million_row_ledger() -> Iterator[Ledger]:
+    """A ledger holding a million accepted rows of a thousand identities (built inside SQLite: ~2 s)."""
+    ledger = Ledger(None)
+    db = ledger.connection
+    db.execute("BEGIN")
+    db.execute(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)"
+        " INSERT INTO accepted (kind, task_id, identity, nonce, score, job_id, epoch, threshold, share_threshold,"
+        " parent_id, account, worker, network_id, at)"
+        " SELECT 'share', 't1', 'ID' || (x / 1000), printf('%08x', x), x % 5000, 'abcdef.' || printf('%x', x), 1,"
+        " 100, NULL, NULL, 'acct' || (x / 1000), 'w', NULL, 1000.0 FROM c")
+    db.execute("INSERT INTO workers SELECT account, worker, 0, COUNT(*), 0, 1000.0, 1000.0 FROM accepted"
+               " GROUP BY account, worker")
+    db.execute(SQL.SUM_ACCOUNTS)
+    db.execute("COMMIT")
+    assert db.execute("SELECT COUNT(*) FROM accepted").fetchone() == (1_000_000,)
+    yield ledger
+    ledger.close()
+
+
+def test_every_statement_a_client_can_cause_is_an_index_lookup(million_row_ledger: Ledger) -> None:
+    db = million_row_ledger.connection
+    for name in CLIENT_STATEMENTS:
+        plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + getattr(SQL, name), CLIENT_STATEMENTS[name])]
+        for step in plan:  # an index walked in order (with a LIMIT) is fine; a table scan or a sort is not
+            assert not (step.startswith("SCAN") and "USING" not in step) and "TEMP B-TREE" not in step, (name, plan)
+
+
+def test_a_client_reads_a_few_rows_of_a_million(million_row_ledger: Ledger) -> None:
+    """Each ledger call a submit, login or download makes costs a bounded number of SQLite VM steps
+    at a million rows — what an index lookup costs — where one scan would need millions."""
+    ledger = million_row_ledger
+    db = ledger.connection
+    small = Ledger(None)
+    calls = {
+        "unknown job (resubmission after a restart)": lambda lg: lg.accepted_for_job("abcdef.ffffff", "00"),
+        "recorded job": lambda lg: lg.accepted_for_job("abcdef.7a120", "0007a120"),
+        "duplicate check": lambda lg: lg.is_duplicate("ID500", "t1", 1, "0007a120"),
+        "fresh nonce": lambda lg: lg.is_duplicate("ID500", "t1", 2, "0007a120"),
+        "network download": lambda lg: lg.network("0" * 64),
+        "mismatch count": lambda lg: lg.count_mismatch("acct500", "w"),
+        "nonce prefixes": lambda lg: lg.allocate_prefixes(256),
+        "the page's top accounts": lambda lg: lg.top_accounts(20),
+        "the page's training curve": lambda lg: lg.improvements("t1"),
+    }
+    small.record_accepted(AcceptedRecord("share", "t1", "ID", "00", 1, "abcdef.1", 1, 100, None, None, "acct", "w"))
+    for what, call in calls.items():
+        big_steps = _vm_steps(db, lambda call=call: call(ledger))
+        small_steps = _vm_steps(small.connection, lambda call=call: call(small))
+        # 20 of a thousand accounts: 20 index entries, not a thousand groups of a thousand rows.
+        bound = 1_000 if "top accounts" in what else 500
+        assert big_steps < bound and big_steps <= small_steps + bound, (what, big_steps, small_steps)
+    assert [a.account for a in ledger.top_accounts(3)] == ["acct1", "acct10", "acct100"]  # 1000 results each
+    rec = AcceptedRecord("solution", "t1", "ID500", "feedface", 4999, "abcdef.f00000", 1, 100, None, None,
+                         "acct500", "w")
+    steps = _vm_steps(db, lambda: ledger.record_accepted(rec, network=b"{}", network_id="f" * 64))
+    assert steps < 2_000, steps
+    small.close()
+
+
+def test_nonce_prefixes_are_never_handed_out_twice_and_the_next_block_is_reserved_ahead(tmp_path: Path) -> None:
+    async def body() -> None:
+        path = tmp_path / "ledger.sqlite"
+        seen: list[str] = []
+        for run_number in (1, 2):  # a restart continues after every block reserved before it
+            ledger = AsyncLedger(path)
+            await ledger.open()
+            spawned: list[asyncio.Future[None]] = []
+            prefixes = PrefixAllocator(ledger, spawn=lambda c, out=spawned: out.append(asyncio.ensure_future(c)))
+            seen += [await prefixes.allocate() for _ in range(PREFIX_BLOCK // 2 - 1)]
+            assert spawned == []
+            counter = await ledger.call(Ledger.allocate_prefixes, 0)  # reads the counter, reserves nothing
+            seen.append(await prefixes.allocate())  # half the block is left: the next one is reserved now
+            await asyncio.gather(*spawned)
+            assert await ledger.call(Ledger.allocate_prefixes, 0) == counter + PREFIX_BLOCK
+            seen += [await prefixes.allocate() for _ in range(PREFIX_BLOCK)]  # on into the reserved block
+            await asyncio.gather(*spawned)
+            await ledger.close()
+            assert run_number == 1 or seen[-1] > seen[PREFIX_BLOCK + PREFIX_BLOCK // 2 - 1]
+        assert len(set(seen)) == len(seen) == 2 * (PREFIX_BLOCK + PREFIX_BLOCK // 2)
+
+    asyncio.run(body())

@@ -18,6 +18,7 @@ from tests.protocol.server.helpers import (
     run,
     serving,
     small_config,
+    submit_a_solution,
     wallet,
 )
 
@@ -130,10 +131,7 @@ def test_task_and_network_downloads_match_their_hashes() -> None:
 def test_healthz_and_metrics() -> None:
     async def body() -> None:
         async with serving(small_config(training=False)) as server, Miner.connect(server.ws_url) as miner:
-            job = await miner.login()
-            nonce, score, _ = find_nonce(job, SMALL_SPEC, job.is_solution)
-            await miner.send(job.submit(nonce, score))
-            assert (await miner.expect(StratumAck)).success
+            await submit_a_solution(miner, await miner.login())
             await miner.send_raw("not json")
             await miner.expect(StratumAck)
             async with miner.http.get(server.http_url + "/healthz") as resp:

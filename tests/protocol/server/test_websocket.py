@@ -20,6 +20,7 @@ from tests.protocol.server.helpers import (
     run,
     serving,
     small_config,
+    submit_a_solution,
     wallet,
 )
 
@@ -83,9 +84,7 @@ def test_duplicate_and_in_flight_copy() -> None:
     async def body() -> None:
         async with serving(small_config(training=False)) as server, Miner.connect(server.ws_url) as miner:
             job = await miner.login()
-            nonce, score, counter = find_nonce(job, SMALL_SPEC, job.is_solution)
-            await miner.send(job.submit(nonce, score))
-            assert (await miner.expect(StratumAck)).success
+            nonce, score, counter = await submit_a_solution(miner, job)
             await miner.send(job.submit(nonce, score))
             ack = await miner.expect(StratumAck)
             assert ack.code == ErrorCode.DUPLICATE and ack.field == "Nonce"
@@ -100,6 +99,26 @@ def test_duplicate_and_in_flight_copy() -> None:
             await miner.send(job.submit(nonce2, score2))
             assert (await miner.expect(StratumAck)).code == ErrorCode.DUPLICATE
             assert len(await server.service.ledger.call(Ledger.accepted)) == 2
+
+    run(body())
+
+
+def test_a_result_belongs_to_its_epoch() -> None:
+    async def body() -> None:
+        async with serving(small_config(training=False)) as server, Miner.connect(server.ws_url) as miner:
+            job = await miner.login()
+            nonce, score, _ = await submit_a_solution(miner, job)
+            await miner.expect(StratumJob)  # the job after the submit
+            server.service.set_epoch(2)
+            moved = await miner.expect(StratumJob)
+            assert moved.epoch == 2 and moved.owns_nonce(nonce)
+            await miner.send(moved.submit(nonce, score))  # the same nonce is new work in the new epoch
+            ack = await miner.expect(StratumAck)
+            assert ack.success, ack
+            await miner.send(moved.submit(nonce, score))
+            assert (await miner.expect(StratumAck)).code == ErrorCode.DUPLICATE
+            rows = await server.service.ledger.call(Ledger.accepted)
+            assert [(r["epoch"], r["nonce"]) for r in rows] == [(1, nonce), (2, nonce)]
 
     run(body())
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ from tests.miner.harness import journal_pending, ledger_accepted
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
 #: Hardening an operator can add to `podman run` / `docker run`; the miner needs none of what it removes.
-HARDENED = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+#: No tmpfs on /tmp either (podman adds one under --read-only, Docker does not).
+HARDENED = ("--read-only", "--read-only-tmpfs=false", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
 
 
 @dataclass
@@ -233,7 +235,12 @@ def _grafana_queries() -> list[tuple[str, str]]:
 
 
 def test_6_prometheus_scrapes_the_container_and_every_panel_has_data(
-        mining: Miner, training_server: WorkServer, tmp_path: Path) -> None:
+        podman: Podman, mining: Miner, training_server: WorkServer, tmp_path: Path) -> None:
+    listening = events(podman.logs(mining.name), "api_listening")
+    assert listening and str(listening[0]["url"]).startswith("http://0.0.0.0:") and listening[0]["token_required"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        http_get(f"http://127.0.0.1:{mining.api_port}/metrics")
+    assert refused.value.code == 401
     prom = prometheus_dir(tmp_path, [f"127.0.0.1:{mining.api_port}"], f"127.0.0.1:{training_server.port}")
     queries = _grafana_queries()
     assert len(queries) >= 10

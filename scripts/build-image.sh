@@ -5,8 +5,8 @@
 #
 # 1. `pip wheel` builds neuraxon-miner and every dependency into docker/wheelhouse/ on this host,
 #    with this host's own pip settings (pip.conf, PIP_INDEX_URL, find-links, a proxy or a mirror).
-# 2. docker/Dockerfile is built with the network switched off (`--network none`); it installs only
-#    from that wheelhouse (`pip install --no-index`).
+# 2. docker/Dockerfile is built with OFFLINE=1 and the network switched off (`--network none`): it
+#    installs only from that wheelhouse (`pip install --no-index`).
 #
 # Environment: ENGINE (default: docker if installed, else podman), PYTHON (the interpreter whose pip
 # builds the wheels; default python3; it must be the image's Python minor version, 3.11).
@@ -60,7 +60,7 @@ export SOURCE_DATE_EPOCH
 "${pip[@]}" wheel --quiet --wheel-dir "$wheelhouse" .
 [ "$wheels_only" = 1 ] && exit 0
 
-args=(build --network none -f docker/Dockerfile -t "$tag")
+args=(build --network none --build-arg OFFLINE=1 -f docker/Dockerfile -t "$tag")
 [ -n "$base" ] && args+=(--build-arg "BASE=$base")
 if [ "$engine" = podman ]; then
   args+=(--format docker)

@@ -54,7 +54,7 @@ def wheelhouse(podman: Podman) -> None:
 def miner_image(podman: Podman, wheelhouse: None) -> str:
     """docker/Dockerfile built by `scripts/build-image.sh` on the local Debian base, offline."""
     base = script("debian-base.sh", "python")
-    tag = "localhost/neuraxon-miner:deploy-test"
+    tag = podman.tag("neuraxon-miner")
     with timed(FIGURES, "image build seconds (wheels + podman build)"):
         script("build-image.sh", "--engine", "podman", "--base", base, "--tag", tag, PYTHON=sys.executable)
     size = int(podman("image", "inspect", "--format", "{{.Size}}", tag).stdout)
@@ -67,7 +67,7 @@ def miner_image(podman: Podman, wheelhouse: None) -> str:
 def systemd_image(podman: Podman, wheelhouse: None) -> str:
     """A bookworm machine with systemd and the miner installed under /opt/neuraxon-miner."""
     base = script("debian-base.sh", "systemd")
-    tag = "localhost/neuraxon-miner-systemd:deploy-test"
+    tag = podman.tag("neuraxon-miner-systemd")
     podman("build", "--network", "none", "--format", "docker", "--pull=never", "--build-arg", f"BASE={base}",
            "-f", str(ROOT / "tests" / "deploy" / "systemd.Containerfile"), "-t", tag, str(ROOT), timeout=1800)
     return tag

@@ -1,8 +1,9 @@
 """Rootful podman driven the way docs/deploy.md tells an operator to: every command is a real
 ``podman`` call with ``CONTAINERS_CONF`` pointing at ``docker/podman/containers.conf``.
 
-Everything a :class:`Podman` creates (containers, volumes) carries its session prefix and is removed
-by :meth:`Podman.cleanup`; images are kept, so the next run's build reuses their layers.
+Everything a :class:`Podman` creates (containers, volumes, image tags) carries its session prefix,
+so sessions in two checkouts do not meet, and is removed by :meth:`Podman.cleanup`; the images
+themselves are only untagged, so the next session's build reuses their layers.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Podman:
     prefix: str = field(default_factory=lambda: f"nxdeploy-{uuid.uuid4().hex[:8]}")
     containers: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 600,
                  input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -76,6 +78,12 @@ class Podman:
 
     def name(self, what: str) -> str:
         return f"{self.prefix}-{what}"
+
+    def tag(self, repository: str) -> str:
+        """``localhost/<repository>:<prefix>``, untagged again by :meth:`cleanup`."""
+        tag = f"localhost/{repository}:{self.prefix}"
+        self.tags.append(tag)
+        return tag
 
     def volume(self, what: str) -> str:
         name = self.name(what)
@@ -122,6 +130,8 @@ class Podman:
             self.remove(container)
         for volume in self.volumes:
             self("volume", "rm", "--force", volume, check=False)
+        for tag in self.tags:
+            self("untag", tag, tag, check=False)
 
 
 @contextmanager

@@ -9,9 +9,7 @@ skipping; on a developer machine without them those tests skip with the reason.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -22,44 +20,28 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.docker.rig import API_TOKEN, DOCKER, ROOT, Rig, clean_env, cli, free_port, http_get, rig, wait_until
+from tests.docker.rig import (
+    DOCKER,
+    Rig,
+    clean_env,
+    cli,
+    free_port,
+    http_get,
+    need,
+    prom_query,
+    prometheus,
+    prometheus_dir,
+    rig,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool) or (str(ROOT / ".venv" / "bin" / tool) if (ROOT / ".venv" / "bin" / tool).exists()
-                                  else None)
-    if path is None:
-        if os.environ.get("NEURAXON_REQUIRE_TOOLS"):
-            pytest.fail(f"{tool} is required here (NEURAXON_REQUIRE_TOOLS is set) but not installed")
-        pytest.skip(f"{tool} not installed (.ci/run installs it)")
-    return path
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     with rig(tmp_path_factory.mktemp("rig")) as r:
         yield r
-
-
-def _prometheus_dir(tmp: Path, live: Rig) -> Path:
-    """The shipped scrape config, verbatim, with loopback targets and the token file beside it."""
-    prom = tmp / "prometheus"
-    (prom / "targets").mkdir(parents=True)
-    (prom / "secrets").mkdir()
-    shutil.copy(DOCKER / "prometheus" / "prometheus.yml", prom / "prometheus.yml")
-    (prom / "targets" / "miner.yml").write_text(f'- targets: ["127.0.0.1:{live.api_port}"]\n')
-    server = urllib.parse.urlsplit(live.server_http)
-    (prom / "targets" / "workserver.yml").write_text(f'- targets: ["{server.netloc}"]\n')
-    (prom / "secrets" / "miner_api_token").write_text(API_TOKEN)
-    return prom
-
-
-def _query(base: str, expr: str) -> list[dict[str, object]]:
-    body = json.loads(http_get(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"))
-    assert body["status"] == "success", body
-    return body["data"]["result"]  # type: ignore[no-any-return]
 
 
 def _value(results: list[dict[str, object]]) -> float | None:
@@ -69,37 +51,28 @@ def _value(results: list[dict[str, object]]) -> float | None:
 
 
 def test_real_prometheus_scrapes_rising_iterations_and_accepted_solutions(live: Rig, tmp_path: Path) -> None:
-    prometheus = need("prometheus")
     promtool = need("promtool")
-    prom = _prometheus_dir(tmp_path, live)
+    server = urllib.parse.urlsplit(live.server_http)
+    prom = prometheus_dir(tmp_path, [f"127.0.0.1:{live.api_port}"], server.netloc)
     check = subprocess.run([promtool, "check", "config", str(prom / "prometheus.yml")], capture_output=True,
                            text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    port = free_port()
-    proc = subprocess.Popen([prometheus, f"--config.file={prom / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_get(f"{base}/-/ready"), 60, "Prometheus to be ready")
+    with prometheus(prom) as base:
         seen: dict[str, list[float]] = {"iterations": [], "accepted": []}
         exprs = {"iterations": "neuraxon_miner_iterations_total",
                  "accepted": 'neuraxon_miner_solutions_total{result="accepted"}'}
 
         def rising() -> bool:
             for key, expr in exprs.items():
-                value = _value(_query(base, expr))
+                value = _value(prom_query(base, expr))
                 if value is not None and (not seen[key] or seen[key][-1] != value):
                     seen[key].append(value)
             return all(len(v) >= 2 and v[-1] > v[0] for v in seen.values())
 
         wait_until(rising, 300, "iteration and accepted-solution series present and rising in Prometheus", 2.0)
-        up = _query(base, 'up{job="neuraxon-miner"}')
+        up = prom_query(base, 'up{job="neuraxon-miner"}')
         assert up and float(up[0]["value"][1]) == 1.0  # type: ignore[index]
-        wait_until(lambda: _query(base, "workserver_best_score"), 60, "the work server's training progress")
-    finally:
-        proc.terminate()
-        proc.wait(30)
+        wait_until(lambda: prom_query(base, "workserver_best_score"), 60, "the work server's training progress")
 
 
 def test_promtool_accepts_the_live_metrics(live: Rig) -> None:

@@ -145,6 +145,21 @@ def ledger_accepted(db: Path, worker: str = "test-rig") -> list[tuple[str, str]]
                                                 (worker,))]
 
 
+def journal_pending(journal: Path) -> dict[str, str]:
+    """Result id -> nonce of every result in a miner's journal file without a verdict."""
+    found: dict[str, str] = {}
+    for line in journal.read_text().splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:  # a torn last line
+            continue
+        if obj["op"] == "found":
+            found[obj["id"]] = json.loads(obj["submit"])["Nonce"]
+        elif obj["op"] == "done":
+            found.pop(obj["id"], None)
+    return found
+
+
 def ledger_mismatches(db: Path, worker: str = "test-rig") -> int:
     """Score mismatches the server counted for ``worker``."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:

@@ -9,7 +9,6 @@ them once the relay works again; the ledger must hold each exactly once and the 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from tests.miner.harness import (
     ServerProcess,
     WsProxy,
     clean_env,
+    journal_pending,
     ledger_accepted,
     miner_command,
     wait_for,
@@ -33,21 +33,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _pending(journal: Path) -> dict[str, str]:
-    """Result id -> nonce of every result in the journal without a verdict."""
-    found: dict[str, str] = {}
-    for line in journal.read_text().splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if obj["op"] == "found":
-            found[obj["id"]] = json.loads(obj["submit"])["Nonce"]
-        elif obj["op"] == "done":
-            found.pop(obj["id"], None)
-    return found
 
 
 def _status(port: int) -> StatusDocument | None:
@@ -80,14 +65,14 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
             proxy.freeze()
             # Sent and dropped, not only journaled: under load the miner may hold its sends for a while
             # (in-flight cap, a server's slow-down answer), and the point is results the server never saw.
-            await wait_for(lambda: len(_pending(journal)) >= 3 and proxy.dropped >= 3, 90,
+            await wait_for(lambda: len(journal_pending(journal)) >= 3 and proxy.dropped >= 3, 90,
                            "unsent results in the journal, dropped on their way", interval=0.05)
             first.send_signal(signal.SIGKILL)
             assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
         finally:
             if first.poll() is None:
                 first.kill()
-        unsent = _pending(journal)
+        unsent = journal_pending(journal)
         assert len(unsent) >= 3 and proxy.dropped >= 3
         before = {nonce for _, nonce in ledger_accepted(server.db)}
         assert not set(unsent.values()) & before  # the server never saw them
@@ -97,8 +82,8 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
         second = subprocess.Popen(miner(port2), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
-            await wait_for(lambda: not (set(_pending(journal)) & set(unsent)), 60, "the resubmissions to be answered",
-                           interval=0.2)
+            await wait_for(lambda: not (set(journal_pending(journal)) & set(unsent)), 60,
+                           "the resubmissions to be answered", interval=0.2)
             doc = _status(port2)
             assert doc is not None and doc.resubmitted == len(unsent)
             second.send_signal(signal.SIGTERM)
@@ -110,7 +95,7 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
         for nonce in unsent.values():
             assert ledger.count(nonce) == 1, nonce
         assert len(ledger) == len(set(ledger))
-        assert _pending(journal) == {}
+        assert journal_pending(journal) == {}
         await proxy.close()
 
     try:

@@ -247,10 +247,11 @@ async def _serve(config: Any) -> int:
     from protocol.server.server import WorkServer
 
     log = structlog.get_logger("workserver")
-    # asyncio reports some faults once per occurrence (an accept failing with EMFILE, say, every
-    # retry): at most one line per message and interval, with the count of the ones left out.
-    asyncio.get_running_loop().set_exception_handler(throttled_exception_handler())
     server = WorkServer(config)
+    # asyncio reports some faults once per occurrence: at most one line per message and interval, with
+    # the count of the ones left out; an accept failing with EMFILE is the guard's open_files refusal.
+    asyncio.get_running_loop().set_exception_handler(
+        throttled_exception_handler(accept_exhausted=server.guard.accept_exhausted))
     try:
         await server.start()
     except OSError as exc:

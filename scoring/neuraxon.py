@@ -318,11 +318,12 @@ def walk(prep: PreparedTask, start: Genome, rng: npt.NDArray[np.uint64], threads
     accepted = 0
     trial = genome.copy()
     N = prep.n_neurons
+    branch = np.zeros(spec.network.max_synapses, dtype=np.int32)  # v1 has no dendritic branches
     for _ in range(spec.walk.steps):
         _copy_into(trial, genome)
         for _ in range(spec.walk.mutations):
-            trial.n_syn = G.mutate(trial.pre, trial.post, trial.wf, trial.ws, trial.wm, trial.silent, trial.modul,
-                                   trial.n_syn, trial.genes, N, F.N_SENSORS, F.N_MOTORS,
+            trial.n_syn = G.mutate(trial.pre, trial.post, branch, trial.wf, trial.ws, trial.wm, trial.silent,
+                                   trial.modul, trial.n_syn, trial.genes, N, F.N_SENSORS, F.N_MOTORS, 1,
                                    spec.network.max_synapses, prep.limits, rng)
         fit = evaluate(prep, trial, threads)
         if fit >= current:

@@ -69,8 +69,9 @@ N_TRACE = 9
 # Agent-side extension parameters (``agent`` float64[N_AGENT]).
 A_AROUSAL = 0  # meta signal added per collision
 A_META_DECAY = 1  # μ ← μ·decay after each tick
-A_REWARD_DA = 2  # dopamine added when eating (clamped to 1, like ``modulate``)
-N_AGENT = 3
+A_REWARD_DA = 2  # dopamine added when eating (v1: clamped to 1, like ``modulate``; v2: phasic, clamped to 2)
+A_META_GAIN = 3  # plasticity scale per unit of μ (read by the v2 lifetime; v1 reads P_META_GAIN)
+N_AGENT = 4
 
 
 @njit

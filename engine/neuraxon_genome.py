@@ -27,6 +27,10 @@ N_GENES = 6
 
 #: Hard bounds of each gene (the walk clips to them): (low, high) per gene index.
 GENE_BOUNDS = ((0.01, 3.0), (-3.0, -0.01), (1.0, 100.0), (1.0, 50.0), (2.0, 500.0), (0.0, 0.5))
+#: Neuraxon v2 has no membrane time constant (its DSN decay replaced the ODE): its gene 2 is the DSN
+#: bias (``dsn_bias``), which sets how slowly the state forgets. The other genes are v1's.
+G_DSN_BIAS = G_TAU_M
+GENE_BOUNDS_V2 = ((0.01, 3.0), (-3.0, -0.01), (-5.0, 5.0), (1.0, 50.0), (2.0, 500.0), (0.0, 0.5))
 
 # The ``limits`` vector: gene bounds (2 per gene), init ranges of new synapses' weights, sigmas.
 L_GENE_LO = 0  # + gene index

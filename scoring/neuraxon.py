@@ -172,7 +172,7 @@ def _prepare(canonical: bytes) -> PreparedTask:
     env_vec[F.E_BLOCKED_WINDOW] = env.blocked_window
     env_vec[F.E_BLOCKED_HITS] = env.blocked_hits
     env_vec[F.E_CLEAR_STREAK] = env.clear_streak
-    agent = np.array([pl.arousal_per_collision, pl.meta_decay, pl.reward_dopamine])
+    agent = np.array([pl.arousal_per_collision, pl.meta_decay, pl.reward_dopamine, pl.meta_gain])
     limits = np.zeros(G.N_LIMITS)
     for j, (lo, hi) in enumerate(G.GENE_BOUNDS):
         limits[G.L_GENE_LO + j] = lo

@@ -32,7 +32,7 @@ from engine.neuraxon_json import ParsedNetwork, emit_network, parse_network
 from engine.neuraxon_params import NetworkFormatError, NetworkParameters
 from engine.rng import state_from_bytes
 from scoring.ids import k12, nonce_bytes, public_key
-from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec
+from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecBase
 from scoring.registry import Parent, ParentError
 
 __all__ = ["DEFAULT_TASK", "Genome", "Parent", "ParentError", "PreparedTask", "TaskSpec", "WalkResult", "Walks",
@@ -134,14 +134,14 @@ class PreparedTask:
         )
 
 
-def world_seeds(spec: TaskSpec, index: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+def world_seeds(spec: TaskSpecBase, index: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """(world-generation RNG, lifetime RNG) of world ``index``: K12(seed ‖ "world"|"life" ‖ u32le)."""
     i = index.to_bytes(4, "little")
     return (state_from_bytes(k12(spec.seed_bytes, b"world", i)),
             state_from_bytes(k12(spec.seed_bytes, b"life", i)))
 
 
-def build_worlds(spec: TaskSpec, indices: list[int]) -> tuple[Any, Any, Any, Any]:
+def build_worlds(spec: TaskSpecBase, indices: list[int]) -> tuple[Any, Any, Any, Any]:
     env = spec.environment
     terrains, foods, starts, lifes = [], [], [], []
     for idx in indices:
@@ -156,10 +156,21 @@ def build_worlds(spec: TaskSpec, indices: list[int]) -> tuple[Any, Any, Any, Any
             np.stack(starts), np.stack(lifes))
 
 
-@lru_cache(maxsize=16)
-def _prepare(canonical: bytes) -> PreparedTask:
-    spec = TaskSpec.from_dict(json.loads(canonical))
-    env, net, pl = spec.environment, spec.network, spec.plasticity
+@dataclass(frozen=True)
+class TaskVectors:
+    """The kernel vectors a task's sections give whatever its model: ``env`` int64[N_ENV], ``agent``
+    float64[N_AGENT], ``limits`` float64[N_LIMITS] (gene bounds, init ranges, sigmas), ``fw``
+    int64[N_FW] (fitness and criticality weights)."""
+
+    env: npt.NDArray[np.int64]
+    agent: F64
+    limits: F64
+    fw: npt.NDArray[np.int64]
+
+
+def task_vectors(spec: TaskSpecBase, gene_bounds: tuple[tuple[float, float], ...]) -> TaskVectors:
+    """The :class:`TaskVectors` of ``spec`` with ``gene_bounds`` (the model's, per gene)."""
+    env, net, pl = spec.environment, spec.network, spec.plasticity  # type: ignore[attr-defined]
     env_vec = np.zeros(F.N_ENV, dtype=np.int64)
     env_vec[F.E_FOOD_UNITS] = env.food_units
     env_vec[F.E_RESPAWN] = env.respawn_ticks
@@ -174,14 +185,12 @@ def _prepare(canonical: bytes) -> PreparedTask:
     env_vec[F.E_CLEAR_STREAK] = env.clear_streak
     agent = np.array([pl.arousal_per_collision, pl.meta_decay, pl.reward_dopamine, pl.meta_gain])
     limits = np.zeros(G.N_LIMITS)
-    for j, (lo, hi) in enumerate(G.GENE_BOUNDS):
+    for j, (lo, hi) in enumerate(gene_bounds):
         limits[G.L_GENE_LO + j] = lo
         limits[G.L_GENE_HI + j] = hi
     limits[G.L_WF_MIN:G.L_WF_MIN + 6] = [*net.w_fast_init, *net.w_slow_init, *net.w_meta_init]
     limits[G.L_SIGMA_W] = spec.walk.weight_sigma
     limits[G.L_SIGMA_P] = spec.walk.gene_sigma
-    gene_ranges = np.array([net.threshold_exc, net.threshold_inh, net.tau_m, net.tau_fast, net.tau_slow,
-                            net.learning_rate])
     fit, crit = spec.fitness, spec.criticality
     fw = np.zeros(WK.N_FW, dtype=np.int64)
     fw[WK.FW_FOOD], fw[WK.FW_EXPLORE], fw[WK.FW_SURVIVE], fw[WK.FW_COLLISION] = (
@@ -190,9 +199,19 @@ def _prepare(canonical: bytes) -> PreparedTask:
         crit.branching_weight, crit.branching_band, crit.branching_width)
     fw[WK.FW_ACT_WEIGHT], (fw[WK.FW_ACT_LO], fw[WK.FW_ACT_HI]), fw[WK.FW_ACT_WIDTH] = (
         crit.activity_weight, crit.activity_band, crit.activity_width)
+    return TaskVectors(env_vec, agent, limits, fw)
+
+
+@lru_cache(maxsize=16)
+def _prepare(canonical: bytes) -> PreparedTask:
+    spec = TaskSpec.from_dict(json.loads(canonical))
+    net, pl = spec.network, spec.plasticity
+    vec = task_vectors(spec, G.GENE_BOUNDS)
+    gene_ranges = np.array([net.threshold_exc, net.threshold_inh, net.tau_m, net.tau_fast, net.tau_slow,
+                            net.learning_rate])
     terrains, foods, starts, lifes = build_worlds(spec, list(range(spec.worlds)))
-    prep = PreparedTask(spec, spec.task_id, env_vec, agent, np.zeros(K.N_PARAMS), np.zeros(4), limits,
-                        gene_ranges, fw, terrains, foods, starts, lifes)
+    prep = PreparedTask(spec, spec.task_id, vec.env, vec.agent, np.zeros(K.N_PARAMS), np.zeros(4), vec.limits,
+                        gene_ranges, vec.fw, terrains, foods, starts, lifes)
     params = prep.network_parameters(gene_ranges[:, 0])
     P = params.vector()
     P[K.P_META_GAIN] = pl.meta_gain

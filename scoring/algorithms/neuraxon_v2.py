@@ -22,7 +22,7 @@ from scoring.registry import BenchCase, KnownAnswer, Parent, ParentError, Walk
 
 __all__ = ["ENTRY", "NEURAXON_V2_CASES", "SMALL_TASK_V2", "NeuraxonV2"]
 
-#: The small Neuraxon task with a small v2 brain (tests/data/neuraxon-task/small-v2.json).
+#: The small Neuraxon task's world with a small v2 brain.
 SMALL_TASK_V2: dict[str, Any] = {
     **SMALL_TASK,
     "name": "foraging-small-v2",
@@ -33,7 +33,14 @@ SMALL_TASK_V2: dict[str, Any] = {
 }
 
 #: (task, identity, nonce, score): ``None`` is the default v2 task.
-NEURAXON_V2_CASES: tuple[tuple[dict[str, Any] | None, str, str, int], ...] = ()
+NEURAXON_V2_CASES: tuple[tuple[dict[str, Any] | None, str, str, int], ...] = (
+    (SMALL_TASK_V2, "YSLYSDJVYSHFWGJNREMKQKMTQSIGYALKBPEHEWRGUETPYPQTIUWFOBPEKFQJ",
+     "3f0e9c75e1e71da67c2f3dd18243d7b4dd204cc1d1e310fbe6b721d625609895", 440),
+    (SMALL_TASK_V2, "dd09e143426e2bd91f12fb42b899cf7eabfc8a6eb469d8c30e9e5373c87ecbef",
+     "26f6867ac619eaf7203a5fa5e76d92462dc7cffb55d3e8d2942f9e8142d7a1cf", 405),
+    (SMALL_TASK_V2, "GWTYBTKNHFKLCGLYZSKPOAFLGXZGRUDEGOTJLKBZRAYTNCDYAZPEHERFVUWI",
+     "8c8a7c9dcf58548f66c71aa95606041a113209856b376a1ff7dbddeb6fde6bb4", 116),
+)
 
 
 class NeuraxonV2(NeuraxonV1):

@@ -177,11 +177,11 @@ def live(spec: Any, world: dict[str, Any], genome: dict[str, Any],
         s4 = -1 if env.blocked_window > 0 and hits >= env.blocked_hits else (1 if clear >= env.clear_streak else 0)
         s5 = 1 if 3 * energy >= 2 * env.energy_max else (-1 if 3 * energy < env.energy_max else 0)
         sensors = [s0, s1, s2, s3, s4, s5]
-        for pos, neg, alive in net.think(sensors, mu, spec.steps_per_tick):
-            firing = pos + neg
-            st["pos"] += pos
-            st["neg"] += neg
-            st["alive"] += alive
+        for n_pos, n_neg, n_alive in net.think(sensors, mu, spec.steps_per_tick):
+            firing = n_pos + n_neg
+            st["pos"] += n_pos
+            st["neg"] += n_neg
+            st["alive"] += n_alive
             if prev > 0:
                 st["br_num"] += firing
                 st["br_den"] += prev

@@ -86,7 +86,8 @@ def root(spec: TaskSpecV2, pk: bytes) -> dict[str, Any]:
     return {"synapses": syn, "genes": genes, "phases": [net.bands[b]["phase"] for b in BANDS]}
 
 
-def score(spec: TaskSpecV2, pk: bytes, nonce: bytes) -> int:
+def score(spec: TaskSpecV2, pk: bytes, nonce: bytes) -> tuple[int, dict[str, Any]]:
+    """The walk's score and final genome."""
     worlds = [make_world_v2(spec, i) for i in range(spec.worlds)]
     genome = root(spec, pk)
     current = fitness(spec, worlds, genome)
@@ -99,4 +100,4 @@ def score(spec: TaskSpecV2, pk: bytes, nonce: bytes) -> int:
         f = fitness(spec, worlds, trial)
         if f >= current:
             genome, current = trial, f
-    return current
+    return current, genome

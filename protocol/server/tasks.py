@@ -111,13 +111,14 @@ def default_tasks(*, training: bool = True) -> list[TaskEntry]:
     return [neuraxon_task(DEFAULT_TASK, training=training)]
 
 
-def demo_tasks(*, threshold: int = DEMO_THRESHOLD, training: bool = True, v2: bool = False) -> list[TaskEntry]:
+def demo_tasks(*, threshold: int = DEMO_THRESHOLD, training: bool = True, v2: bool = False,
+               threshold_v2: int = DEMO_THRESHOLD_V2) -> list[TaskEntry]:
     """The embedded demo's task set: the default Neuraxon task at :data:`DEMO_THRESHOLD`; with ``v2``
-    also the default v2 task at :data:`DEMO_THRESHOLD_V2` (sessions are dealt the tasks in turn; v2
+    also the default v2 task at ``threshold_v2`` (sessions are dealt the tasks in turn; v2
     tasks do not train from parents)."""
     tasks = [neuraxon_task(DEFAULT_TASK, threshold=threshold, training=training)]
     if v2:
-        tasks.append(neuraxon_task(DEFAULT_TASK_V2, threshold=DEMO_THRESHOLD_V2, training=False))
+        tasks.append(neuraxon_task(DEFAULT_TASK_V2, threshold=threshold_v2, training=False))
     return tasks
 
 

@@ -67,7 +67,7 @@ class NeuraxonV1(Algorithm):
         except (TaskSpecError, ValueError) as exc:  # ValueError: not JSON or not UTF-8
             raise TaskError(str(exc)) from None
 
-    def default_task(self) -> TaskSpec:
+    def default_task(self) -> TaskSpecBase:
         return DEFAULT_TASK
 
     def describe_task(self, task: TaskSpec) -> dict[str, Any]:
@@ -82,14 +82,14 @@ class NeuraxonV1(Algorithm):
     def task_key(self, task: TaskSpec) -> Hashable:
         return task.canonical_json()
 
-    def build(self, task: TaskSpec, seed: bytes | None, parent: Parent | None, *, shared: bool) -> NX.Walks:
+    def build(self, task: TaskSpec, seed: bytes | None, parent: Parent | None, *, shared: bool) -> Any:
         return NX.Walks(NX.prepare(task), parent)
 
     def walk(self, prepared: NX.Walks, public_key: bytes, nonce: bytes, *, threads: int = 1) -> Walk:
         result = prepared.run(public_key, nonce, threads)
         return Walk(result.score, result)
 
-    def export_network(self, prepared: NX.Walks, walk: Walk) -> dict[str, Any]:
+    def export_network(self, prepared: NX.Walks, walk: Walk) -> dict[str, Any] | None:
         return NX.export_network(prepared.prep, walk.result.genome)
 
     def summary(self, prepared: NX.Walks, walk: Walk) -> str:

@@ -127,5 +127,5 @@ def test_bad_v2_tasks_are_refused_naming_the_field(obj: dict[str, Any], message:
 
 
 def test_v1_reader_refuses_a_v2_task() -> None:
-    with pytest.raises(TaskSpecError, match="task.model"):
+    with pytest.raises(TaskSpecError, match=r"task\.model"):
         TaskSpec.from_dict({"model": "v2"})

@@ -143,6 +143,33 @@ def copy_synapses(n, pre, post, branch, wf, ws, wm, silent, modul,  # type: igno
 
 
 @njit
+def propose(genome, trial, n_syn, n_neurons, n_in, n_out, n_branches, max_syn, mutations, limits, rng):  # type: ignore[no-untyped-def]
+    """One walk step's candidate: ``genome`` (pre, post, branch, wf, ws, wm, silent, modul, genes) with
+    ``n_syn`` synapses copied into ``trial`` (the same arrays, as big), then ``mutations`` mutations
+    applied to it. Returns the candidate's synapse count."""
+    pre, post, branch, wf, ws, wm, silent, modul, genes = genome
+    t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_genes = trial
+    copy_synapses(n_syn, pre, post, branch, wf, ws, wm, silent, modul,
+                  t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul)
+    t_genes[:] = genes
+    t_n = n_syn
+    for _ in range(mutations):
+        t_n = mutate(t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_n, t_genes, n_neurons, n_in,
+                     n_out, n_branches, max_syn, limits, rng)
+    return t_n
+
+
+@njit
+def keep(trial, genome, n_syn):  # type: ignore[no-untyped-def]
+    """A kept candidate: its first ``n_syn`` synapses and its genes become the genome's."""
+    t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_genes = trial
+    pre, post, branch, wf, ws, wm, silent, modul, genes = genome
+    copy_synapses(n_syn, t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul,
+                  pre, post, branch, wf, ws, wm, silent, modul)
+    genes[:] = t_genes
+
+
+@njit
 def draw_root(n_in, n_hidden, n_out, p, max_syn, gene_ranges, limits, rng):  # type: ignore[no-untyped-def]
     """A root genome from ``rng``: Erdős–Rényi topology (``random_er_topology``), cut to the first
     ``max_syn`` synapses; per synapse w_fast, w_slow, w_meta ``uniform`` in the init ranges, silent

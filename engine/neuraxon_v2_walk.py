@@ -210,24 +210,13 @@ def walk(terrains, foods, starts, life_mt, life_gauss, env, agent, tpl,  # type:
                           wm, silent, modul, n_syn, genes, phases, n_branches, P_base, ticks, steps_per_tick, fw,
                           stats)
     first = current
-    t_pre = pre.copy()
-    t_post = post.copy()
-    t_branch = branch.copy()
-    t_wf = wf.copy()
-    t_ws = ws.copy()
-    t_wm = wm.copy()
-    t_silent = silent.copy()
-    t_modul = modul.copy()
-    t_genes = genes.copy()
+    genome = (pre, post, branch, wf, ws, wm, silent, modul, genes)
+    trial = (pre.copy(), post.copy(), branch.copy(), wf.copy(), ws.copy(), wm.copy(), silent.copy(), modul.copy(),
+             genes.copy())
+    t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_genes = trial
     accepted = 0
     for _ in range(steps):
-        G.copy_synapses(n_syn, pre, post, branch, wf, ws, wm, silent, modul,
-                        t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul)
-        t_genes[:] = genes
-        t_n = n_syn
-        for _ in range(mutations):
-            t_n = G.mutate(t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_n, t_genes, N,
-                           F.N_SENSORS, F.N_MOTORS, n_branches, max_syn, limits, rng)
+        t_n = G.propose(genome, trial, n_syn, N, F.N_SENSORS, F.N_MOTORS, n_branches, max_syn, mutations, limits, rng)
         f = fitness(terrains, foods, starts, life_mt, life_gauss, env, agent, tpl, t_pre, t_post, t_branch, t_wf,
                     t_ws, t_wm, t_silent, t_modul, t_n, t_genes, phases, n_branches, P_base, ticks, steps_per_tick,
                     fw, stats)
@@ -235,7 +224,5 @@ def walk(terrains, foods, starts, life_mt, life_gauss, env, agent, tpl,  # type:
             current = f
             accepted += 1
             n_syn = t_n
-            G.copy_synapses(n_syn, t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul,
-                            pre, post, branch, wf, ws, wm, silent, modul)
-            genes[:] = t_genes
+            G.keep(trial, genome, n_syn)
     return current, n_syn, accepted, first

@@ -105,31 +105,18 @@ def walk(terrains, foods, starts, lifes, env, agent,  # type: ignore[no-untyped-
                           n_syn, genes, n_hidden, P_base, base, ticks, steps_per_tick, fw, stats)
     first = current
     branch = np.zeros(pre.shape[0], dtype=np.int32)  # v1 has no dendritic branches
-    t_pre = pre.copy()
-    t_post = post.copy()
-    t_branch = branch.copy()
-    t_wf = wf.copy()
-    t_ws = ws.copy()
-    t_wm = wm.copy()
-    t_silent = silent.copy()
-    t_modul = modul.copy()
-    t_genes = genes.copy()
+    genome = (pre, post, branch, wf, ws, wm, silent, modul, genes)
+    trial = (pre.copy(), post.copy(), branch.copy(), wf.copy(), ws.copy(), wm.copy(), silent.copy(), modul.copy(),
+             genes.copy())
+    t_pre, t_post, _, t_wf, t_ws, t_wm, t_silent, t_modul, t_genes = trial  # v1's fitness takes no branches
     accepted = 0
     for _ in range(steps):
-        G.copy_synapses(n_syn, pre, post, branch, wf, ws, wm, silent, modul,
-                        t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul)
-        t_genes[:] = genes
-        t_n = n_syn
-        for _ in range(mutations):
-            t_n = G.mutate(t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_n, t_genes, N,
-                           F.N_SENSORS, F.N_MOTORS, 1, max_syn, limits, rng)
+        t_n = G.propose(genome, trial, n_syn, N, F.N_SENSORS, F.N_MOTORS, 1, max_syn, mutations, limits, rng)
         f = fitness(terrains, foods, starts, lifes, env, agent, t_pre, t_post, t_wf, t_ws, t_wm, t_silent,
                     t_modul, t_n, t_genes, n_hidden, P_base, base, ticks, steps_per_tick, fw, stats)
         if f >= current:
             current = f
             accepted += 1
             n_syn = t_n
-            G.copy_synapses(n_syn, t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul,
-                            pre, post, branch, wf, ws, wm, silent, modul)
-            genes[:] = t_genes
+            G.keep(trial, genome, n_syn)
     return current, n_syn, accepted, first

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,7 @@ __all__ = ["DEFAULT_TASK", "Genome", "Parent", "ParentError", "PreparedTask", "T
 #: World indices at or above this are held-out worlds, never used by a walk.
 HELDOUT_BASE = 1 << 31
 
+T = TypeVar("T")
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
@@ -412,6 +414,30 @@ def genome_from_network(prep: PreparedTask, network: dict[str, Any]) -> Genome:
                           parsed.wm, parsed.silent, parsed.modul, genes)
 
 
+class RootCache(Generic[T]):
+    """Each identity's start (its root network and that network's fitness), made once; the last
+    ``kept`` identities are kept. Thread-safe (two threads may both make a missing root; either
+    result is the same)."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._roots: OrderedDict[bytes, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pk: bytes, make: Callable[[bytes], T]) -> T:
+        with self._lock:
+            found = self._roots.get(pk)
+            if found is not None:
+                self._roots.move_to_end(pk)
+                return found
+        made = make(pk)
+        with self._lock:
+            self._roots[pk] = made
+            while len(self._roots) > self.kept:
+                self._roots.popitem(last=False)
+        return made
+
+
 class Walks:
     """The walks of one (task, parent): the task prepared once, and where each walk starts.
 
@@ -435,25 +461,17 @@ class Walks:
             if actual != parent.score:
                 raise ParentError(f"parent network scores {actual}, not the claimed {parent.score}")
             self._parent_start = (genome, actual)
-        self._roots: OrderedDict[bytes, tuple[Genome, int]] = OrderedDict()
-        self._roots_lock = threading.Lock()
+        self._roots: RootCache[tuple[Genome, int]] = RootCache(self.ROOTS_KEPT)
 
     def start(self, pk: bytes) -> tuple[Genome, int]:
         """The start genome of ``pk``'s walks and its fitness."""
         if self._parent_start is not None:
             return self._parent_start
-        with self._roots_lock:
-            found = self._roots.get(pk)
-            if found is not None:
-                self._roots.move_to_end(pk)
-                return found
+        return self._roots.get(pk, self._root)
+
+    def _root(self, pk: bytes) -> tuple[Genome, int]:
         genome = root_genome(self.prep, pk)
-        made = (genome, evaluate(self.prep, genome))
-        with self._roots_lock:
-            self._roots[pk] = made
-            while len(self._roots) > self.ROOTS_KEPT:
-                self._roots.popitem(last=False)
-        return made
+        return genome, evaluate(self.prep, genome)
 
     def run(self, pk: bytes, nonce: bytes, threads: int = 1) -> WalkResult:
         """The walk of (``pk``, ``nonce``): its score and best network."""

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import random as _pyrandom
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -224,23 +222,15 @@ class WalksV2:
 
     def __init__(self, prep: PreparedTaskV2) -> None:
         self.prep = prep
-        self._roots: OrderedDict[bytes, tuple[GenomeV2, int]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._roots: NX.RootCache[tuple[GenomeV2, int]] = NX.RootCache(self.ROOTS_KEPT)
 
     def start(self, pk: bytes) -> tuple[GenomeV2, int]:
         """The root genome of ``pk`` and its fitness."""
-        with self._lock:
-            found = self._roots.get(pk)
-            if found is not None:
-                self._roots.move_to_end(pk)
-                return found
+        return self._roots.get(pk, self._root)
+
+    def _root(self, pk: bytes) -> tuple[GenomeV2, int]:
         genome = root_genome(self.prep, pk)
-        made = (genome, evaluate(self.prep, genome))
-        with self._lock:
-            self._roots[pk] = made
-            while len(self._roots) > self.ROOTS_KEPT:
-                self._roots.popitem(last=False)
-        return made
+        return genome, evaluate(self.prep, genome)
 
     def run(self, pk: bytes, nonce: bytes) -> WalkResultV2:
         """The walk of (``pk``, ``nonce``): its score and best network."""

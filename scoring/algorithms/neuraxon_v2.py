@@ -41,6 +41,7 @@ NEURAXON_V2_CASES: tuple[tuple[dict[str, Any] | None, str, str, int], ...] = (
     (SMALL_TASK_V2, "GWTYBTKNHFKLCGLYZSKPOAFLGXZGRUDEGOTJLKBZRAYTNCDYAZPEHERFVUWI",
      "8c8a7c9dcf58548f66c71aa95606041a113209856b376a1ff7dbddeb6fde6bb4", 116),
     (SMALL_TASK_V2, "dd09e143426e2bd91f12fb42b899cf7eabfc8a6eb469d8c30e9e5373c87ecbef", "11" * 32, 427),
+    (SMALL_TASK_V2, "ab" * 32, "5a" * 32, 130),
 )
 
 

@@ -83,7 +83,8 @@ def test_a_cuda_backend_that_cannot_run_is_a_configuration_error(tmp_path: Path,
     from miner.cli import main
 
     assert main(["bench", "--backend", "cuda", "--algo", "neuraxon", "--seconds", "0.1"]) == 2
-    assert "cuda backend requested but unavailable (neuraxon: no cuda backend/GPU; neuraxon-v2: no cuda" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cuda backend requested but unavailable (neuraxon: no cuda backend/GPU; neuraxon-v2: no cuda" in err
     settings = fast_settings(tmp_path, ["ws://127.0.0.1:9/ws"], backend="cuda")
     assert asyncio.run(MinerDaemon(settings).run()) == exit_codes.EXIT_CONFIG
     code, report = asyncio.run(MinerDaemon(settings).dry_run())

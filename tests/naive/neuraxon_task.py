@@ -263,9 +263,9 @@ def root(spec: TaskSpec, pk: bytes) -> dict[str, Any]:
 
 
 def mutate(spec: Any, g: dict[str, Any], rng: Xoshiro, bounds: tuple[tuple[float, float], ...] = GENE_BOUNDS,
-           n_branches: int = 1) -> None:
-    """One mutation of genome ``g``; a synapse is [pre, post, wf, ws, wm, silent, modulatory] (+ branch
-    when ``n_branches`` > 1: drawn last for an added synapse)."""
+           n_branches: int | None = None) -> None:
+    """One mutation of genome ``g``; a synapse is [pre, post, wf, ws, wm, silent, modulatory] (v1,
+    ``n_branches`` None), + branch (v2: drawn last for an added synapse when ``n_branches`` > 1, else 0)."""
     n = spec.network
     N = 6 + n.hidden + 2
     syn = g["synapses"]
@@ -292,8 +292,8 @@ def mutate(spec: Any, g: dict[str, Any], rng: Xoshiro, bounds: tuple[tuple[float
         ws = rng.uniform(*n.w_slow_init)
         wm = rng.uniform(*n.w_meta_init)
         new = [p, q, wf, ws, wm, False, rng.random() < 0.2]
-        if n_branches > 1:
-            new.append(rng.below(n_branches))
+        if n_branches is not None:
+            new.append(rng.below(n_branches) if n_branches > 1 else 0)
         syn.append(new)
     elif u < 92:
         del syn[rng.below(len(syn))]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from scoring import neuraxon_v2 as NX2
 from scoring import registry
-from scoring.algorithms.neuraxon_v2 import ENTRY, NEURAXON_V2_CASES, SMALL_TASK_V2
+from scoring.algorithms.neuraxon_v2 import ENTRY, NEURAXON_V2_CASES
 from scoring.ids import public_key
 from scoring.neuraxon_task import DEFAULT_TASK, DEFAULT_TASK_V2, TaskSpec, TaskSpecError, TaskSpecV2
 from tests.naive import neuraxon_v2_task as naive
@@ -82,9 +82,11 @@ def test_v2_root_network_equals_twin(task: TaskSpecV2, pk: bytes) -> None:
     assert NX2.evaluate(prep, genome) == naive.fitness(task, worlds, twin)
 
 
-@pytest.mark.parametrize(("identity", "nonce", "expected"), [(i, n, s) for _, i, n, s in NEURAXON_V2_CASES])
-def test_known_answers_are_the_twins_and_the_entrys(identity: str, nonce: str, expected: int) -> None:
-    spec = TaskSpecV2.from_dict(SMALL_TASK_V2)
+@pytest.mark.parametrize(("task", "identity", "nonce", "expected"), [
+    pytest.param(t, i, n, s, marks=[pytest.mark.slow] if t is None else []) for t, i, n, s in NEURAXON_V2_CASES])
+def test_known_answers_are_the_twins_and_the_entrys(task: dict[str, Any] | None, identity: str, nonce: str,
+                                                    expected: int) -> None:
+    spec = DEFAULT_TASK_V2 if task is None else TaskSpecV2.from_dict(task)
     pk, raw = public_key(identity), bytes.fromhex(nonce)
     assert naive.score(spec, pk, raw)[0] == expected
     assert ENTRY.score(ENTRY.prepare(spec), pk, raw) == expected

@@ -69,8 +69,9 @@ N_TRACE = 9
 # Agent-side extension parameters (``agent`` float64[N_AGENT]).
 A_AROUSAL = 0  # meta signal added per collision
 A_META_DECAY = 1  # μ ← μ·decay after each tick
-A_REWARD_DA = 2  # dopamine added when eating (clamped to 1, like ``modulate``)
-N_AGENT = 3
+A_REWARD_DA = 2  # dopamine added when eating (v1: clamped to 1, like ``modulate``; v2: phasic, clamped to 2)
+A_META_GAIN = 3  # plasticity scale per unit of μ (read by the v2 lifetime; v1 reads P_META_GAIN)
+N_AGENT = 4
 
 
 @njit
@@ -141,6 +142,178 @@ def _sign(v):  # type: ignore[no-untyped-def]
     return 1 if v > 0 else (-1 if v < 0 else 0)
 
 
+# A lifetime's world state (``ws`` int64[N_WORLD]).
+W_X = 0  # position
+W_Y = 1
+W_HX = 2  # heading (last move)
+W_HY = 3
+W_ENERGY = 4
+W_RING_POS = 5  # next slot of the blocked-move ring
+W_CLEAR = 6  # clear-path streak
+N_WORLD = 7
+
+
+@njit
+def world_begin(terrain, food, env, start, stats):  # type: ignore[no-untyped-def]
+    """A lifetime's fresh world: every present source full, the start visited, heading (1, 0),
+    ``energy_start``, an empty blocked ring; ``stats`` zeroed with one cell explored.
+
+    Returns (units int64[F], respawn_at int64[F] (-1: none due), visited bool[H, W], ring int64[max(window, 1)],
+    ws int64[N_WORLD]).
+    """
+    H, W = terrain.shape
+    F = food.shape[0]
+    units = np.zeros(F, dtype=np.int64)
+    respawn_at = np.full(F, -1, dtype=np.int64)
+    for f in range(F):
+        if food[f, 0] >= 0:
+            units[f] = env[E_FOOD_UNITS]
+    visited = np.zeros((H, W), dtype=np.bool_)
+    ring = np.zeros(max(env[E_BLOCKED_WINDOW], 1), dtype=np.int64)
+    ws = np.zeros(N_WORLD, dtype=np.int64)
+    ws[W_X] = start[0]
+    ws[W_Y] = start[1]
+    visited[start[1], start[0]] = True
+    ws[W_HX] = 1
+    ws[W_ENERGY] = env[E_ENERGY_START]
+    stats[:] = 0
+    stats[S_EXPLORED] = 1
+    return units, respawn_at, visited, ring, ws
+
+
+@njit
+def world_sense(terrain, food, env, units, respawn_at, ring, ws, t, sensors):  # type: ignore[no-untyped-def]
+    """Steps 1-2 of tick ``t``: respawn due sources, then the six sensor trits into ``sensors`` (int8[6])."""
+    H, W = terrain.shape
+    F = food.shape[0]
+    x = ws[W_X]
+    y = ws[W_Y]
+    for f in range(F):
+        if respawn_at[f] == t:
+            units[f] = env[E_FOOD_UNITS]
+            respawn_at[f] = -1
+    here = -1
+    best_d = env[E_SENSE_RADIUS] + 1
+    best_f = -1
+    for f in range(F):
+        if units[f] <= 0:
+            continue
+        dx = food[f, 0] - x
+        dy = food[f, 1] - y
+        if dx == 0 and dy == 0:
+            here = f
+        d = max(abs(dx), abs(dy))
+        if d < best_d:
+            best_d = d
+            best_f = f
+    sensors[0] = 1 if here >= 0 else 0
+    if best_f >= 0 and here < 0:
+        sensors[1] = _sign(food[best_f, 0] - x)
+        sensors[2] = _sign(food[best_f, 1] - y)
+    else:
+        sensors[1] = 0
+        sensors[2] = 0
+    ax = x + ws[W_HX]
+    ay = y + ws[W_HY]
+    sensors[3] = 1 if (0 <= ax < W and 0 <= ay < H and terrain[ay, ax] == 0) else -1
+    window = env[E_BLOCKED_WINDOW]
+    hits = 0
+    for j in range(window):
+        hits += ring[j]
+    if window > 0 and hits >= env[E_BLOCKED_HITS]:
+        sensors[4] = -1
+    elif ws[W_CLEAR] >= env[E_CLEAR_STREAK]:
+        sensors[4] = 1
+    else:
+        sensors[4] = 0
+    energy = ws[W_ENERGY]
+    if 3 * energy >= 2 * env[E_ENERGY_MAX]:
+        sensors[5] = 1
+    elif 3 * energy < env[E_ENERGY_MAX]:
+        sensors[5] = -1
+    else:
+        sensors[5] = 0
+
+
+@njit
+def world_act(terrain, food, env, units, respawn_at, visited, ring, ws, mx, my, t, stats):  # type: ignore[no-untyped-def]
+    """Steps 4-6 of tick ``t`` for the motor trits (mx, my): move or collide, eat, metabolism, and
+    the tick counted in ``stats``. Returns (collided, index of the source eaten from or -1); the
+    brain's side of a collision (arousal) and of eating (dopamine) is the caller's."""
+    H, W = terrain.shape
+    F = food.shape[0]
+    window = env[E_BLOCKED_WINDOW]
+    collided = False
+    if mx != 0 or my != 0:
+        ws[W_HX] = mx
+        ws[W_HY] = my
+        nx = ws[W_X] + mx
+        ny = ws[W_Y] + my
+        if 0 <= nx < W and 0 <= ny < H and terrain[ny, nx] == 0:
+            ws[W_X] = nx
+            ws[W_Y] = ny
+            if not visited[ny, nx]:
+                visited[ny, nx] = True
+                stats[S_EXPLORED] += 1
+            ws[W_CLEAR] += 1
+            if window > 0:
+                ring[ws[W_RING_POS]] = 0
+        else:
+            collided = True
+            stats[S_COLLISIONS] += 1
+            ws[W_CLEAR] = 0
+            if window > 0:
+                ring[ws[W_RING_POS]] = 1
+        if window > 0:
+            ws[W_RING_POS] = (ws[W_RING_POS] + 1) % window
+    eaten = -1
+    for f in range(F):
+        if units[f] > 0 and food[f, 0] == ws[W_X] and food[f, 1] == ws[W_Y]:
+            eaten = f
+            units[f] -= 1
+            stats[S_FOOD] += 1
+            ws[W_ENERGY] = min(env[E_ENERGY_MAX], ws[W_ENERGY] + env[E_ENERGY_FOOD])
+            if units[f] == 0:
+                respawn_at[f] = t + env[E_RESPAWN]
+            break
+    ws[W_ENERGY] -= env[E_METABOLISM]
+    if collided:
+        ws[W_ENERGY] -= env[E_COLLISION_COST]
+    stats[S_TICKS] += 1
+    return collided, eaten
+
+
+@njit
+def tally_step(stats, counts, prev_firing):  # type: ignore[no-untyped-def]
+    """Add one network step's criticality counters (``counts[3:6]`` = #+1, #-1, #updated over
+    non-input neurons) to ``stats``; returns this step's firing count (the next call's ``prev_firing``)."""
+    firing = counts[3] + counts[4]
+    stats[S_POS] += counts[3]
+    stats[S_NEG] += counts[4]
+    stats[S_ALIVE] += counts[5]
+    if prev_firing > 0:
+        stats[S_BR_NUM] += firing
+        stats[S_BR_DEN] += prev_firing
+    return firing
+
+
+@njit
+def world_record(trace, food_trace, t, ws, mx, my, collided, eaten, firing, units, stats):  # type: ignore[no-untyped-def]
+    """Tick ``t`` into ``trace[t]`` and ``food_trace[t]`` when there is room for it."""
+    if t < trace.shape[0]:
+        trace[t, T_X] = ws[W_X]
+        trace[t, T_Y] = ws[W_Y]
+        trace[t, T_MOVE_X] = mx
+        trace[t, T_MOVE_Y] = my
+        trace[t, T_COLLIDED] = 1 if collided else 0
+        trace[t, T_EATEN] = eaten
+        trace[t, T_ENERGY] = ws[W_ENERGY]
+        trace[t, T_EXPLORED] = stats[S_EXPLORED]
+        trace[t, T_FIRING] = firing
+        for f in range(units.shape[0]):
+            food_trace[t, f] = units[f]
+
+
 @njit
 def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-def]
          g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
@@ -165,8 +338,6 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
     """:func:`live`, recording tick ``t`` into ``trace[t]`` (int64[*, N_TRACE]) and ``food_trace[t]``
     (int32[*, F]) while ``t < trace.shape[0]``; the lifetime itself is the same with or without room.
     Rows ``0 .. stats[S_TICKS] - 1`` are written."""
-    H, W = terrain.shape
-    F = food.shape[0]
     N = N_SENSORS + n_hidden + N_MOTORS
     S0 = g_pre.shape[0]
     total_steps = ticks * steps_per_tick
@@ -208,74 +379,13 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
     counts = np.zeros(6, dtype=np.int64)
     th_exc = P[K.P_TH_EXC]
 
-    units = np.zeros(F, dtype=np.int64)
-    respawn_at = np.full(F, -1, dtype=np.int64)
-    for f in range(F):
-        if food[f, 0] >= 0:
-            units[f] = env[E_FOOD_UNITS]
-    visited = np.zeros((H, W), dtype=np.bool_)
-    x = start[0]
-    y = start[1]
-    visited[y, x] = True
-    hx = 1
-    hy = 0
-    energy = env[E_ENERGY_START]
-    window = env[E_BLOCKED_WINDOW]
-    hits_ring = np.zeros(max(window, 1), dtype=np.int64)
-    ring_pos = 0
-    clear_run = 0
+    units, respawn_at, visited, ring, world = world_begin(terrain, food, env, start, stats)
     mu = 0.0
     sensors = np.zeros(N_SENSORS, dtype=np.int8)
-    stats[:] = 0
-    stats[S_EXPLORED] = 1
     prev_firing = -1
 
     for t in range(ticks):
-        # 1. respawn
-        for f in range(F):
-            if respawn_at[f] == t:
-                units[f] = env[E_FOOD_UNITS]
-                respawn_at[f] = -1
-        # 2. sensors
-        here = -1
-        best_d = env[E_SENSE_RADIUS] + 1
-        best_f = -1
-        for f in range(F):
-            if units[f] <= 0:
-                continue
-            dx = food[f, 0] - x
-            dy = food[f, 1] - y
-            if dx == 0 and dy == 0:
-                here = f
-            d = max(abs(dx), abs(dy))
-            if d < best_d:
-                best_d = d
-                best_f = f
-        sensors[0] = 1 if here >= 0 else 0
-        if best_f >= 0 and here < 0:
-            sensors[1] = _sign(food[best_f, 0] - x)
-            sensors[2] = _sign(food[best_f, 1] - y)
-        else:
-            sensors[1] = 0
-            sensors[2] = 0
-        ax = x + hx
-        ay = y + hy
-        sensors[3] = 1 if (0 <= ax < W and 0 <= ay < H and terrain[ay, ax] == 0) else -1
-        hits = 0
-        for j in range(window):
-            hits += hits_ring[j]
-        if window > 0 and hits >= env[E_BLOCKED_HITS]:
-            sensors[4] = -1
-        elif clear_run >= env[E_CLEAR_STREAK]:
-            sensors[4] = 1
-        else:
-            sensors[4] = 0
-        if 3 * energy >= 2 * env[E_ENERGY_MAX]:
-            sensors[5] = 1
-        elif 3 * energy < env[E_ENERGY_MAX]:
-            sensors[5] = -1
-        else:
-            sensors[5] = 0
+        world_sense(terrain, food, env, units, respawn_at, ring, world, t, sensors)
         # 3. think: clamp the sensors before every network step
         P[K.P_META_LEVEL] = mu
         for _ in range(steps_per_tick):
@@ -284,72 +394,19 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
                 V[i] = sensors[i] * th_exc
             n_syn = K.step_once(V, s, a, r, h, active, ntype, pre, post, wf, ws, wm, silent, modul, integ,
                                 pre_tr, post_tr, stype, n_syn, nm, base, P, life_rng, I, M, no_ext, counts)
-            firing = counts[3] + counts[4]
-            stats[S_POS] += counts[3]
-            stats[S_NEG] += counts[4]
-            stats[S_ALIVE] += counts[5]
-            if prev_firing > 0:
-                stats[S_BR_NUM] += firing
-                stats[S_BR_DEN] += prev_firing
-            prev_firing = firing
-        # 4-5. act
+            prev_firing = tally_step(stats, counts, prev_firing)
+        # 4-6. act, eat, metabolism; the brain's side of a collision and a meal
         mx = s[N - 2]
         my = s[N - 1]
-        collided = False
-        if mx != 0 or my != 0:
-            hx = mx
-            hy = my
-            nx = x + mx
-            ny = y + my
-            if 0 <= nx < W and 0 <= ny < H and terrain[ny, nx] == 0:
-                x = nx
-                y = ny
-                if not visited[y, x]:
-                    visited[y, x] = True
-                    stats[S_EXPLORED] += 1
-                clear_run += 1
-                if window > 0:
-                    hits_ring[ring_pos] = 0
-            else:
-                collided = True
-                stats[S_COLLISIONS] += 1
-                clear_run = 0
-                mu += agent[A_AROUSAL]
-                if window > 0:
-                    hits_ring[ring_pos] = 1
-            if window > 0:
-                ring_pos = (ring_pos + 1) % window
-        # 6. eat
-        eaten = -1
-        for f in range(F):
-            if units[f] > 0 and food[f, 0] == x and food[f, 1] == y:
-                eaten = f
-                units[f] -= 1
-                stats[S_FOOD] += 1
-                energy = min(env[E_ENERGY_MAX], energy + env[E_ENERGY_FOOD])
-                nm[K.DA] = min(1.0, nm[K.DA] + agent[A_REWARD_DA])
-                if units[f] == 0:
-                    respawn_at[f] = t + env[E_RESPAWN]
-                break
-        # 7-9. metabolism, meta decay, survival
-        energy -= env[E_METABOLISM]
+        collided, eaten = world_act(terrain, food, env, units, respawn_at, visited, ring, world, mx, my, t, stats)
         if collided:
-            energy -= env[E_COLLISION_COST]
+            mu += agent[A_AROUSAL]
+        if eaten >= 0:
+            nm[K.DA] = min(1.0, nm[K.DA] + agent[A_REWARD_DA])
+        # 7. meta decay, survival
         mu *= agent[A_META_DECAY]
-        stats[S_TICKS] += 1
-        if t < trace.shape[0]:
-            trace[t, T_X] = x
-            trace[t, T_Y] = y
-            trace[t, T_MOVE_X] = mx
-            trace[t, T_MOVE_Y] = my
-            trace[t, T_COLLIDED] = 1 if collided else 0
-            trace[t, T_EATEN] = eaten
-            trace[t, T_ENERGY] = energy
-            trace[t, T_EXPLORED] = stats[S_EXPLORED]
-            trace[t, T_FIRING] = prev_firing
-            for f in range(F):
-                food_trace[t, f] = units[f]
-        if energy <= 0:
+        world_record(trace, food_trace, t, world, mx, my, collided, eaten, prev_firing, units, stats)
+        if world[W_ENERGY] <= 0:
             break
     stats[S_FINAL_SYNAPSES] = n_syn
 

@@ -445,9 +445,9 @@ _ENTRIES_LOCK = threading.Lock()
 
 
 def _load_entries() -> list[Algorithm]:
-    from scoring.algorithms import bpp9000_v1301, neuraxon_v1  # noqa: PLC0415 - numba loads on first use
+    from scoring.algorithms import bpp9000_v1301, neuraxon_v1, neuraxon_v2  # noqa: PLC0415 - numba loads on first use
 
-    return [neuraxon_v1.ENTRY, bpp9000_v1301.ENTRY]
+    return [neuraxon_v1.ENTRY, neuraxon_v2.ENTRY, bpp9000_v1301.ENTRY]
 
 
 def _check(table: list[Algorithm]) -> list[Algorithm]:

@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     work.add_argument("--task", type=Path, action="append", default=[], help="task spec JSON (repeatable; "
                       "default: the built-in default Neuraxon task)")
     work.add_argument("--demo", action="store_true", help="serve the embedded demo task (low threshold)")
+    work.add_argument("--demo-v2", action="store_true", help="with --demo: also serve the demo Neuraxon v2 task "
+                      "(sessions are dealt the tasks in turn)")
     work.add_argument("--threshold", type=int, help="solution threshold for every task (default: each task's)")
     work.add_argument("--no-training", action="store_true", help="do not hand out the best network as parent")
     work.add_argument("--bpp9000-task", type=Path, help="also serve this bpp9000 task file (algo 1; the verifier "
@@ -170,12 +172,14 @@ def _config(args: argparse.Namespace) -> Any:
     from protocol.server.tasks import TaskLoadError, default_tasks, demo_tasks, load_task_file, neuraxon_task
 
     training = not args.no_training
+    if args.demo_v2 and not args.demo:
+        raise _InputError("--demo-v2 needs --demo")
     try:
         if args.task:
             tasks = [load_task_file(path, threshold=args.threshold, training=training) for path in args.task]
         elif args.demo:
-            tasks = demo_tasks(training=training) if args.threshold is None else \
-                demo_tasks(threshold=args.threshold, training=training)
+            tasks = demo_tasks(training=training, v2=args.demo_v2) if args.threshold is None else \
+                demo_tasks(threshold=args.threshold, training=training, v2=args.demo_v2)
         else:
             tasks = [neuraxon_task(t.payload, threshold=args.threshold, training=training) for t in default_tasks()]
     except TaskLoadError as exc:

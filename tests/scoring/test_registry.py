@@ -40,12 +40,12 @@ def test_keys_are_algo_and_version_resolved_from_the_task_description() -> None:
     assert registry.resolve(Algo.NEURAXON, DEFAULT_TASK.to_dict()) is neuraxon  # no model named: the default
     assert registry.resolve(Algo.NEURAXON, SMALL_JSON) is neuraxon  # a downloaded document
     assert registry.resolve(Algo.NEURAXON, {**SMALL_TASK, "model": "v1"}) is neuraxon
-    with pytest.raises(registry.UnknownAlgorithmError, match=r"neuraxon version 'v9'.*known: v1"):
+    with pytest.raises(registry.UnknownAlgorithmError, match=r"neuraxon version 'v9'.*known: v1, v2"):
         registry.resolve(Algo.NEURAXON, {**SMALL_TASK, "model": "v9"})
     assert registry.resolve(Algo.BPP9000, BPP9000_TASK.read_bytes()) is registry.entry("bpp9000-v1301")
     with pytest.raises(registry.UnknownAlgorithmError, match="unknown algorithm id 7"):
         registry.resolve(7, b"")
-    with pytest.raises(registry.UnknownAlgorithmError, match="known: neuraxon, bpp9000-v1301"):
+    with pytest.raises(registry.UnknownAlgorithmError, match="known: neuraxon, neuraxon-v2, bpp9000-v1301"):
         registry.entry("nope")
 
 

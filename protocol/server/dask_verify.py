@@ -32,8 +32,10 @@ import structlog
 from distributed import Client, WorkerPlugin
 from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
+from distributed.scheduler import KilledWorker
 
 from protocol.server.verify import (
+    VerificationError,
     Verifier,
     VerifierUnavailableError,
     VerifyOutcome,
@@ -109,8 +111,6 @@ class DaskVerificationPool:
         self._reconnect: asyncio.Task[None] | None = None
         self._refresh: asyncio.Task[None] | None = None
         self._closed = False
-        #: Times the scheduler was found unreachable after start (metrics read it).
-        self.outages = 0
 
     @property
     def workers(self) -> int:
@@ -163,7 +163,6 @@ class DaskVerificationPool:
     def _unavailable(self) -> VerifierUnavailableError:
         """Count an outage, start reconnecting (once), and the error to answer with."""
         if self._reconnect is None or self._reconnect.done():
-            self.outages += 1
             log.warning("workserver.verifier_unavailable", scheduler=self.address)
             self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
         return VerifierUnavailableError(f"the verification cluster at {self.address} is unreachable")
@@ -192,6 +191,8 @@ class DaskVerificationPool:
             outcome: VerifyOutcome = await future
         except _LOST:
             raise self._unavailable() from None
+        except KilledWorker as exc:  # it took down several workers in turn: do not try it again
+            raise VerificationError(f"the verification killed the workers that ran it: {exc}") from None
         finally:
             with contextlib.suppress(Exception):
                 future.release()

@@ -94,6 +94,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     work.add_argument("--verify-workers", type=int, help="verification workers (default: CPU count)")
     work.add_argument("--verify-mode", choices=("thread", "process"), default="process",
                       help="verify in separate processes (default: no GIL shared with the network loop) or threads")
+    work.add_argument("--verifier", default="local", metavar="local|tcp://HOST:PORT",
+                      help="where scores are recomputed: 'local' (default: the worker pool in this process) or a "
+                      "Dask scheduler's address (needs the 'pool' extra; see docs/pool.md)")
+    work.add_argument("--verifier-connect-timeout", type=float, default=10.0, metavar="S",
+                      help="seconds to wait for the Dask scheduler at start before exiting with code 2 (default 10)")
     work.add_argument("--verify-nice", type=int, default=10,
                       help="nice increment of verification workers, so job pushes keep priority (default 10)")
     logs = p.add_argument_group("logging")
@@ -214,6 +219,7 @@ def _config(args: argparse.Namespace) -> Any:
             ping_interval_seconds=args.ping_interval, max_inflight_per_account=args.max_inflight_per_account,
             max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
             verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
+            verifier=args.verifier, verifier_connect_seconds=args.verifier_connect_timeout,
             parent_refresh_seconds=args.parent_refresh, parent_bar_walks=args.parent_bar_walks,
             calibration_walks=args.calibration_walks,
             share_interval_seconds=args.share_interval, retarget_seconds=args.retarget, vardiff=not args.no_vardiff,
@@ -249,6 +255,7 @@ async def _serve(config: Any) -> int:
 
     from protocol.server.admission import throttled_exception_handler
     from protocol.server.server import WorkServer
+    from protocol.server.verify import VerifierUnavailableError
 
     log = structlog.get_logger("workserver")
     server = WorkServer(config)
@@ -258,6 +265,9 @@ async def _serve(config: Any) -> int:
         throttled_exception_handler(accept_exhausted=server.guard.accept_exhausted))
     try:
         await server.start()
+    except VerifierUnavailableError as exc:
+        print(f"error: --verifier: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except OSError as exc:
         log.error("workserver.bind_failed", host=config.host, port=config.port, error=str(exc))
         return 1

@@ -89,17 +89,45 @@ DEMO_PARENT_REFRESH_SECONDS = 30.0
 DEMO_PARENT_BAR_WALKS = 32
 
 
+#: What ``start_embedded(algo=...)`` (the miner's ``--algo``) can offer: registry entry names.
+DEMO_ALGOS = ("neuraxon", "bpp9000", "bpp9000-v1301")
+
+
+def _demo_algo_settings(algo: str) -> tuple[list[TaskEntry], dict[str, Any]]:
+    # bpp9000 walks take seconds each: no calibration or parent-bar sampling (they would keep the
+    # one verifier busy for minutes); a chain's parent is published as soon as it is the best.
+    from protocol.server.bpp9000 import DEMO_SEED, bpp9000_task, demo_frame_task  # noqa: PLC0415 - loads numba
+    from scoring.algorithms.bpp9000_v1305 import PRODUCTION_TASK_FILE  # noqa: PLC0415
+
+    quiet = {"calibration_walks": 0, "parent_bar_walks": 0, "parent_refresh_seconds": 0.0}
+    if algo == "bpp9000":
+        return [demo_frame_task()], quiet
+    if algo == "bpp9000-v1301":
+        return [bpp9000_task(PRODUCTION_TASK_FILE.read_bytes(), seed=DEMO_SEED, name="bpp9000-v1301-demo",
+                             threshold=DEMO_V1301_THRESHOLD)], quiet
+    raise ValueError(f"the embedded work server offers {', '.join(DEMO_ALGOS)}, not {algo!r}")
+
+
+#: Solution bar of the embedded v1.301 demo (errors over the production windows, lower is better).
+DEMO_V1301_THRESHOLD = 4_000_000
+
+
 async def start_embedded(db_path: Path | str | None = None, *, tasks: Sequence[TaskEntry] | None = None,
                          threshold: int = DEMO_THRESHOLD, training: bool = True, verify_workers: int = 1,
-                         **overrides: Any) -> EmbeddedServer:
+                         algo: str = "neuraxon", **overrides: Any) -> EmbeddedServer:
     """Start the demo work server on ``127.0.0.1`` with an ephemeral port and return it.
 
     * ``db_path`` — SQLite ledger file; ``None`` keeps the ledger in memory.
     * ``tasks`` — the task set (default: :func:`~protocol.server.tasks.demo_tasks` at ``threshold``,
       with cumulative ``training``).
     * ``verify_workers`` — verification threads (1: the miner in the same process wants the cores).
+    * ``algo`` — without ``tasks``, what the demo offers (:data:`DEMO_ALGOS`): the Neuraxon demo task,
+      the current bpp9000 (v1.305, production task and config, a chain) or bpp9000 v1.301.
     * ``overrides`` — any other :class:`ServerConfig` field (e.g. ``share_interval_seconds``).
     """
+    algo_overrides: dict[str, Any] = {}
+    if tasks is None and algo != "neuraxon":
+        tasks, algo_overrides = _demo_algo_settings(algo)
     login_token = secrets.token_urlsafe(16)
     admin_token = secrets.token_urlsafe(16)
     config = ServerConfig(
@@ -117,8 +145,8 @@ async def start_embedded(db_path: Path | str | None = None, *, tasks: Sequence[T
         parent_refresh_seconds=DEMO_PARENT_REFRESH_SECONDS,
         parent_bar_walks=DEMO_PARENT_BAR_WALKS,
     )
-    if overrides:
-        config = config.replace(**overrides)
+    if algo_overrides or overrides:
+        config = config.replace(**{**algo_overrides, **overrides})
     server = WorkServer(config)
     await server.start()
     return EmbeddedServer(server, login_token, admin_token)

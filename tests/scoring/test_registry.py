@@ -45,7 +45,13 @@ def test_keys_are_algo_and_version_resolved_from_the_task_description() -> None:
     assert registry.resolve(Algo.BPP9000, BPP9000_TASK.read_bytes()) is registry.entry("bpp9000-v1301")
     with pytest.raises(registry.UnknownAlgorithmError, match="unknown algorithm id 7"):
         registry.resolve(7, b"")
-    with pytest.raises(registry.UnknownAlgorithmError, match="known: neuraxon, neuraxon-v2, bpp9000-v1301"):
+    current = registry.default_entry(Algo.BPP9000)
+    assert (current.name, current.version) == ("bpp9000", "v1305")  # the family's default: core v1.305
+    document = current.describe_task(current.default_task())
+    assert json.loads(document)["model"] == "v1305" and registry.resolve(Algo.BPP9000, document) is current
+    with pytest.raises(registry.UnknownAlgorithmError, match=r"bpp9000 version 'v1299'.*known: v1305, v1301"):
+        registry.resolve(Algo.BPP9000, document.replace(b'"v1305"', b'"v1299"'))
+    with pytest.raises(registry.UnknownAlgorithmError, match="known: neuraxon, neuraxon-v2, bpp9000, bpp9000-v1301"):
         registry.entry("nope")
 
 

@@ -31,10 +31,10 @@ from scoring.ids import k12_hex
 __all__ = ["DEMO_FRAME_ERROR", "DEMO_SEED", "bpp9000_task", "demo_frame_task", "frame_task"]
 
 #: The embedded demo's mining seed (qubic/core's ``gt_production.csv`` seed) and its bar: a solo
-#: walk with at most this many errors in frame 0 is a solution (core's floor is 302; its golden
-#: solo rows score 390-540, so about one walk in a few clears 450).
+#: walk with at most this many errors in frame 0 is a solution (core's floor is 302; 22 of core's
+#: 48 golden solo walks on this seed, 306-466 errors, reach 400). Chain steps must also beat the parent.
 DEMO_SEED = "61ce2e50880c09fb7f46b5148996e7f85f5956de2a8efbc9b211e2e8de32046e"
-DEMO_FRAME_ERROR = 450
+DEMO_FRAME_ERROR = 400
 
 
 def _seed_hex(seed: str) -> str:

@@ -110,3 +110,31 @@ def test_current_bpp9000_chain_forged_rating_and_wrong_parent() -> None:
 
     run(body())
 
+
+
+def test_the_embedded_server_offers_each_bpp9000_version_by_name() -> None:
+    from typing import get_args
+
+    from miner.settings import MinerSettings
+    from protocol.server.embedded import DEMO_ALGOS, start_embedded
+
+    assert set(get_args(MinerSettings.model_fields["algo"].annotation)) == set(DEMO_ALGOS)  # --algo choices
+
+    async def body() -> None:
+        for name, version in (("bpp9000", "v1305"), ("bpp9000-v1301", "v1301")):
+            async with await start_embedded(algo=name) as server, Miner.connect(server.ws_url, name) as miner:
+                job = await miner.login()
+                assert job.algo == 1 and job.task_url is not None and job.parent is None
+                async with miner.http.get(server.http_url + job.task_url) as resp:
+                    entry = registry.resolve(job.algo, await resp.read())
+                assert (entry.name, entry.version) == (name, version)
+                (task,) = server.service.tasks.values()
+                assert task.entry.training is (name == "bpp9000")  # the current version runs a chain
+        try:
+            await start_embedded(algo="bpp9001")
+        except ValueError as exc:
+            assert "bpp9001" in str(exc) and "bpp9000-v1301" in str(exc)
+        else:
+            raise AssertionError("an unknown --algo must be refused")
+
+    run(body())

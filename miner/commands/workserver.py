@@ -70,7 +70,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       "builds a 512 MiB pool per mining seed)")
     work.add_argument("--bpp9000-seed", help="mining seed of the bpp9000 jobs (64 hex digits; required with "
                       "--bpp9000-task)")
-    work.add_argument("--bpp9000-threshold", type=int, help="bpp9000 solution threshold (default: qubic/core's)")
+    work.add_argument("--bpp9000-threshold", type=int, help="bpp9000 solution threshold (default: qubic/core's): "
+                      "v1.305, the most errors in frame 0 (an advance always counts); v1.301, the error count")
+    work.add_argument("--bpp9000-version", choices=("v1305", "v1301"), default="v1305",
+                      help="bpp9000 scorer of the task: v1305 (current, qubic/core v1.305: a chain, each new best "
+                           "network the parent of new jobs unless --no-training) or v1301 (default v1305)")
     work.add_argument("--epoch", type=int, default=1, help="epoch of the jobs (default 1)")
     work.add_argument("--idle", action="store_true", help="start in the idle phase (all-zero seed)")
     work.add_argument("--idle-schedule", metavar="WORK:IDLE", help="repeat WORK seconds of work, IDLE of idle")
@@ -231,8 +235,10 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _bpp9000_task(args: argparse.Namespace) -> Any:
-    from protocol.server.bpp9000 import bpp9000_task
+    from protocol.server.bpp9000 import bpp9000_task, frame_task
     from scoring.bpp9000 import TaskFileError
+    from scoring.bpp9000_frame import Rating, rating_score
+    from scoring.registry import TaskError
 
     if args.bpp9000_seed is None:
         raise _InputError("--bpp9000-task needs --bpp9000-seed (the mining seed, 64 hex digits)")
@@ -241,8 +247,11 @@ def _bpp9000_task(args: argparse.Namespace) -> Any:
     except OSError as exc:
         raise _InputError(f"cannot read --bpp9000-task {args.bpp9000_task}: {exc.strerror}") from None
     try:
-        return bpp9000_task(data, seed=args.bpp9000_seed, threshold=args.bpp9000_threshold)
-    except (TaskFileError, ValueError) as exc:
+        if args.bpp9000_version == "v1301":
+            return bpp9000_task(data, seed=args.bpp9000_seed, threshold=args.bpp9000_threshold)
+        threshold = None if args.bpp9000_threshold is None else rating_score(Rating(args.bpp9000_threshold, 0))
+        return frame_task(data, seed=args.bpp9000_seed, threshold=threshold, training=not args.no_training)
+    except (TaskFileError, TaskError, ValueError) as exc:
         raise _InputError(f"--bpp9000-task {args.bpp9000_task}: {exc}") from None
 
 

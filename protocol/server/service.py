@@ -451,6 +451,10 @@ class WorkService:
         if await self.ledger.call(Ledger.is_duplicate, job.identity, job.task_id, job.epoch, submit.nonce):
             return self._reject(ErrorCode.DUPLICATE, "this nonce was already accepted for this identity, task "
                                 "and epoch", submit, "Nonce")
+        if submit.parent_id is not None and (job.parent is None or submit.parent_id != job.parent.parent_id):
+            return self._reject(ErrorCode.WRONG_PARENT, f"job {job.job_id} extends parent "
+                                f"{job.parent.parent_id if job.parent else '(none: a walk from the root)'}, "
+                                f"not {submit.parent_id}", submit, "ParentId")
         if issued.work != task.work_key(self._epoch, self.idle):
             return self._reject(ErrorCode.STALE_JOB, "the work changed (new parent, epoch or idle phase); "
                                 "work on the newest job", submit, "JobId")

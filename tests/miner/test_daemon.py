@@ -226,7 +226,8 @@ def test_bpp9000_jobs_are_self_tested_mined_and_accepted(tmp_path: Path) -> None
     server = ServerProcess(tmp_path / "ledger.sqlite", task="bpp9000", threshold=5300).start()
 
     async def scenario() -> None:
-        # The server builds its own 512 MiB pool and scores ~1 walk/s: give its answers time.
+        # The server builds its own 512 MiB pool and scores ~1 walk/s, and the miner first self-tests both
+        # bpp9000 versions (a pool per known answer, production walks for v1.305): give them time.
         settings = fast_settings(tmp_path, [server.url], self_test=True, bpp9000_changes=3,
                                  submit_timeout_seconds=60.0)
         async with running_daemon(settings) as daemon:

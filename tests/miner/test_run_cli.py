@@ -121,4 +121,5 @@ def test_readme_run_command_mines_on_the_embedded_server(tmp_path: Path) -> None
     # --backend auto (the default) says which backend each algorithm got, and why
     chosen = {(line["algo"], line["backend"], line["reason"]) for line in lines if line["event"] == "backend_selected"}
     assert chosen == {("neuraxon", "cpu", "no cuda backend/GPU"), ("neuraxon-v2", "cpu", "no cuda backend/GPU"),
+                      ("bpp9000", "cpu", "no cuda backend/GPU"),
                       ("bpp9000-v1301", "cpu", "no cuda backend/GPU")}

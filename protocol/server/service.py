@@ -97,7 +97,7 @@ class WorkService:
     def __init__(self, config: ServerConfig, *, metrics: ServerMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics if metrics is not None else ServerMetrics()
-        self.ledger = AsyncLedger(config.db_path)
+        self.ledger = AsyncLedger(config.database if config.database is not None else config.db_path)
         self.tasks: dict[str, TaskState] = {}
         for entry in config.tasks or tuple(default_tasks()):
             self.tasks[entry.task_id] = TaskState(entry, verifier_for(entry, config.verifiers))

@@ -153,6 +153,8 @@ class WorkService:
         self._last_idle = self.idle
         self._spawn(self._warm_up())
         self.training.start()
+        if cfg.database is not None and cfg.database.is_postgres:  # other front-ends' best networks
+            self._spawn(self.training.follow(cfg.database))
         self._spawn(self._periodic())
         log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
                  restored_best={t.task_id[:16]: t.best.score for t in self._task_order if t.best})

@@ -1,4 +1,5 @@
-"""The work server's ledger: SQLite in WAL mode, every accepted submission committed before its ack.
+"""The work server's ledger: SQLite in WAL mode (one server) or PostgreSQL (several front-ends sharing
+it, :mod:`protocol.server.database`), every accepted submission committed before its ack.
 
 What it keeps:
 
@@ -14,14 +15,15 @@ What it keeps:
 * ``calibration`` — each task's sampled score distribution (vardiff), so a restart skips it.
 * ``meta`` — schema version and the nonce-prefix allocator.
 
-Every SQL statement lives in :class:`SQL`, by name, so another database (PostgreSQL for several
-front-ends) ports one catalogue; :data:`CLIENT_STATEMENTS` names those a client can cause (a submit,
-a login, a download), each answered through an index in O(log n) rows of the ledger
+Every SQL statement lives in :class:`SQL`, by name, in SQL both databases run (PostgreSQL gets it
+through :func:`~protocol.server.database.to_postgres`); :data:`CLIENT_STATEMENTS` names those a
+client can cause (a submit, a login, a download), each answered through an index in O(log n) rows of the ledger
 (``tests/protocol/server/test_ledger.py`` counts the SQLite VM steps at a million rows).
 
 :class:`Ledger` is synchronous and owns one connection; :class:`AsyncLedger` runs it on one
-dedicated thread so the event loop never blocks on disk. ``synchronous=FULL``: a commit is on disk
-before the call returns, so an ack sent after it survives ``kill -9`` (and power loss).
+dedicated thread so the event loop never blocks on disk. ``synchronous=FULL`` (PostgreSQL: its default
+``synchronous_commit``): a commit is on disk before the call returns, so an ack sent after it
+survives ``kill -9`` (and power loss).
 
 Schema 2 added the epoch to the duplicate key, the ``accepted_by_job`` index and the ``accounts``
 table; a schema-1 file is migrated in place when it is opened (one transaction; ``accepted`` is

@@ -8,6 +8,7 @@ Skips when PostgreSQL or psycopg is missing, unless ``NEURAXON_REQUIRE_TOOLS=1``
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -95,17 +96,22 @@ def postgres_server() -> Iterator[PostgresServer]:
     def run(*args: str) -> None:
         subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)
 
+    def stop() -> None:  # idempotent: the fixture's teardown, or at exit if a teardown never ran
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True, check=False)
+        shutil.rmtree(top, ignore_errors=True)
+
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile), "--auth-local=trust",
             "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={top} -c fsync=off"
+        atexit.register(stop)
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
-        try:
-            yield PostgresServer("127.0.0.1", port, pwfile)
-        finally:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        yield PostgresServer("127.0.0.1", port, pwfile)
     except subprocess.CalledProcessError as exc:
         detail = log.read_text()[-2000:] if log.exists() else ""
         raise AssertionError(f"PostgreSQL failed: {exc.cmd}: {exc.stderr}\n{detail}") from None
     finally:
-        shutil.rmtree(top, ignore_errors=True)
+        stop()
+        atexit.unregister(stop)

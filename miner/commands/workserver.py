@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from miner.commands.ledger import add_database_arguments, database_from_args
+
 EXIT_BAD_INPUT = 2
 #: Environment variables of the admin token (the flags win over them), so it need not show in ``ps``.
 ADMIN_TOKEN_ENV = "NEURAXON_WORKSERVER_ADMIN_TOKEN"
@@ -57,8 +59,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="first ban length; each further ban of the same account or address doubles it, up to "
                              "a day (default 60)")
     work = p.add_argument_group("work")
-    work.add_argument("--db", default="workserver.sqlite",
-                      help="SQLite ledger (default ./workserver.sqlite; ':memory:' keeps nothing)")
+    add_database_arguments(work, default="workserver.sqlite")
     work.add_argument("--task", type=Path, action="append", default=[], help="task spec JSON (repeatable; "
                       "default: the built-in default Neuraxon task)")
     work.add_argument("--demo", action="store_true", help="serve the embedded demo task (low threshold)")
@@ -209,13 +210,17 @@ def _config(args: argparse.Namespace) -> Any:
             schedule = IdleSchedule(work_s, idle_s)
         except ValueError:
             raise _InputError("--idle-schedule must be WORK:IDLE, two positive numbers of seconds") from None
-    db = None if args.db == ":memory:" else Path(args.db)
+    try:  # ':memory:' keeps nothing
+        database = database_from_args(args)
+    except ValueError as exc:
+        raise _InputError(str(exc)) from None
     admin_token = _admin_token(args, os.environ)
     try:
         abuse = AbusePolicy(max_wrong_claims=args.max_wrong_claims, ban_seconds=args.ban_seconds,
                             ban_max_seconds=max(86_400.0, args.ban_seconds))
         return ServerConfig(
-            host=args.host, port=args.port, db_path=db, tasks=tuple(tasks), epoch=args.epoch, identity=identity,
+            host=args.host, port=args.port, db_path=database.path, database=database, tasks=tuple(tasks),
+            epoch=args.epoch, identity=identity,
             access_tokens=_tokens(args), allow_wallets=not args.no_wallets, wallet_allowlist=allow,
             admin_token=admin_token, tls_cert=args.tls_cert, tls_key=args.tls_key, abuse=abuse,
             max_connections_per_address=args.max_connections_per_address,
@@ -291,7 +296,7 @@ async def _serve(config: Any) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("workserver.listening", ws_url=server.ws_url, http_url=server.http_url,
-             db=str(config.db_path) if config.db_path else ":memory:")
+             db=config.database.describe() if config.database else str(config.db_path or ":memory:"))
     print(f"workserver ready: {server.ws_url} {server.http_url}", flush=True)
     try:
         await stop.wait()

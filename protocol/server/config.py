@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from protocol.fields import Algo
 from protocol.server.abuse import AbusePolicy
+from protocol.server.database import Database
 from protocol.server.tasks import TaskEntry
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ class ServerConfig:
     port: int = 8080
     #: SQLite ledger file; ``None`` keeps the ledger in memory (nothing survives a restart).
     db_path: Path | None = None
+    #: The ledger's database when given as ``--db`` (a SQLite path or a PostgreSQL URL shared by several
+    #: front-ends, see :mod:`protocol.server.database`); takes precedence over ``db_path``.
+    database: Database | None = None
     #: Tasks to hand out (the first one is the default for new sessions); empty = the default task.
     tasks: tuple[TaskEntry, ...] = ()
     epoch: int = 1

@@ -97,7 +97,7 @@ class WorkService:
     def __init__(self, config: ServerConfig, *, metrics: ServerMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics if metrics is not None else ServerMetrics()
-        self.ledger = AsyncLedger(config.db_path)
+        self.ledger = AsyncLedger(config.database if config.database is not None else config.db_path)
         self.tasks: dict[str, TaskState] = {}
         for entry in config.tasks or tuple(default_tasks()):
             self.tasks[entry.task_id] = TaskState(entry, verifier_for(entry, config.verifiers))
@@ -153,6 +153,8 @@ class WorkService:
         self._last_idle = self.idle
         self._spawn(self._warm_up())
         self.training.start()
+        if cfg.database is not None and cfg.database.is_postgres:  # other front-ends' best networks
+            self._spawn(self.training.follow(cfg.database))
         self._spawn(self._periodic())
         log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
                  restored_best={t.task_id[:16]: t.best.score for t in self._task_order if t.best})

@@ -32,7 +32,7 @@ from miner.preparation import JobPreparer
 from miner.results import ResultSubmitter, SubmitPolicy
 from miner.scorers import Scorer, available_scorers, choose_backends
 from miner.sd_notify import SystemdNotifier
-from miner.selftest import SelfTestError, check_backend, run_self_tests
+from miner.selftest import SelfTestError, check_backend, run_self_tests, self_test_entry
 from miner.settings import MinerSettings
 from miner.sources.connection import (
     ConnectError,
@@ -48,6 +48,7 @@ from miner.workers import FoundResult, JobBoard, WorkerPool
 from protocol.errors import ErrorCode
 from protocol.fields import Algo
 from protocol.messages import StratumAck, StratumJob, StratumStats
+from scoring import registry
 from scoring.registry import BackendChoice, BackendUnavailableError
 
 __all__ = ["MinerDaemon", "format_duration"]
@@ -188,9 +189,11 @@ class MinerDaemon:
         for name, choice in backends:
             log.info("backend_selected", algo=name, backend=choice.backend.name, requested=s.backend,
                      reason=choice.reason)
+        tested_first: set[str] = set()
         if s.self_test:
-            # Neuraxon (the main work) before anything else; other algorithms before their first job.
+            # Neuraxon (the main work, every version) before anything else; other entries before their first job.
             first = {Algo.NEURAXON} & set(self.scorers)
+            tested_first = {e.name for e in registry.entries() if e.algo in first}
             try:
                 reports = await asyncio.to_thread(run_self_tests, self.scorers, first)
             except SelfTestError as exc:
@@ -211,7 +214,7 @@ class MinerDaemon:
         self.submitter.restore(restored)
         self.preparer = JobPreparer(self.board, self.scorers, self.stats,
                                     self_test=self._self_test_one if s.self_test else None,
-                                    tested={Algo.NEURAXON})
+                                    tested=tested_first)
         pool.start()
         for coro in (self.strategy.run(), self.preparer.run(), self.submitter.run(), self._consume_found(),
                      self._tick(), self._status_lines(), self._report_stats()):
@@ -281,11 +284,11 @@ class MinerDaemon:
         except SelfTestError as exc:
             return exit_codes.EXIT_SELF_TEST, f"--backend {self.settings.backend}: self-test FAILED: {exc}", []
 
-    def _self_test_one(self, algo: Algo) -> None:
-        """Self-test one algorithm (in a thread, before its first job)."""
-        for report in run_self_tests(self.scorers, {algo}):
-            log.info("self_test_passed", algo=report.algo, cases=report.cases, seconds=round(report.seconds, 3))
-            self.stats.self_test_seconds = (self.stats.self_test_seconds or 0.0) + report.seconds
+    def _self_test_one(self, scorer: Scorer, entry: registry.Algorithm) -> None:
+        """Self-test one registry entry (in a thread, before its first job)."""
+        report = self_test_entry(scorer, entry)
+        log.info("self_test_passed", algo=report.algo, cases=report.cases, seconds=round(report.seconds, 3))
+        self.stats.self_test_seconds = (self.stats.self_test_seconds or 0.0) + report.seconds
 
     def _on_result(self, result: FoundResult) -> None:
         # Called from worker threads: hand over to the loop, never touch the network here.

@@ -6,8 +6,9 @@ last is prepared next. Jobs that differ only in what is per-worker (``JobId``, `
 periodic job pushes cost nothing. Downloads (``TaskUrl``, ``Parent.NetworkUrl``) happen here, on
 the event loop, with their K12 hashes checked; the CPU part (``Scorer.prepare``) runs in a thread.
 A job that cannot be prepared parks the workers (its predecessor's work is most likely stale) and
-is counted in ``job_errors``. The first job of an algorithm whose self-test has not run yet runs it
-first; an algorithm whose self-test fails is never mined.
+is counted in ``job_errors``. The first job of a registry entry (an algorithm version) whose
+self-test has not run yet runs that entry's known answers first (not its family's other versions);
+an entry whose self-test fails is never mined.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from miner.stats import MinerStats
 from miner.workers import ActiveJob, JobBoard
 from protocol.fields import Algo
 from protocol.messages import StratumJob
+from scoring import registry
 from scoring.ids import k12_hex
 
 __all__ = ["JobPreparer"]
@@ -42,14 +44,16 @@ class JobPreparer:
     """Prepares the newest offered job and publishes it on the board."""
 
     def __init__(self, board: JobBoard, scorers: dict[Algo, Scorer], stats: MinerStats, *,
-                 self_test: Callable[[Algo], None] | None = None, tested: set[Algo] | None = None) -> None:
+                 self_test: Callable[[Scorer, registry.Algorithm], None] | None = None,
+                 tested: set[str] | None = None) -> None:
         self.board = board
         self.scorers = scorers
         self.stats = stats
+        #: Runs one entry's known answers on its family's scorer (``None``: no self-test before jobs).
         self.self_test = self_test
-        #: Algorithms whose self-test passed (or that need none); a failed one is never mined.
-        self.tested: set[Algo] = set(scorers) if self_test is None else set(tested or ())
-        self.failed: set[Algo] = set()
+        #: Names of the registry entries whose self-test passed; a failed one is never mined.
+        self.tested: set[str] = set(tested or ())
+        self.failed: set[str] = set()
         self._latest: tuple[ServerConnection, StratumJob, int] | None = None
         self._event = asyncio.Event()
         self._work: OrderedDict[WorkKey, PreparedWork] = OrderedDict()
@@ -97,8 +101,6 @@ class JobPreparer:
             log.info("job_idle", server=server, detail="the server says idle: workers paused")
             return
         scorer = self.scorers.get(job.algo)
-        if scorer is not None and not await self._tested(job.algo):
-            scorer = None
         if scorer is None:
             self.stats.job_errors += 1
             log.error("job_unsupported", server=server, algo=job.algo.label,
@@ -109,6 +111,9 @@ class JobPreparer:
         if work is None:
             try:
                 inputs = await self._inputs(conn, job)
+                entry = scorer.entry_for(inputs)
+                if not await self._tested(scorer, entry):
+                    raise JobPreparationError(f"{entry.name} failed its self-test here: its jobs are not mined")
                 work = await asyncio.to_thread(scorer.prepare, inputs)
             except (JobPreparationError, SourceError) as exc:
                 self.stats.job_errors += 1
@@ -121,20 +126,20 @@ class JobPreparer:
         self._work.move_to_end(key)
         self._publish(job, server, key, scorer, work, serial)
 
-    async def _tested(self, algo: Algo) -> bool:
-        """Run ``algo``'s self-test before its first job; False if it failed (now or before)."""
-        if algo in self.tested:
+    async def _tested(self, scorer: Scorer, entry: registry.Algorithm) -> bool:
+        """Run ``entry``'s self-test before its first job; False if it failed (now or before)."""
+        if self.self_test is None or entry.name in self.tested:
             return True
-        if algo in self.failed or self.self_test is None:
-            return algo not in self.failed
-        try:
-            await asyncio.to_thread(self.self_test, algo)
-        except SelfTestError as exc:
-            self.failed.add(algo)
-            log.error("self_test_failed", algo=algo.label, error=str(exc),
-                      detail=f"this machine computes wrong {algo.label} scores; its jobs are not mined")
+        if entry.name in self.failed:
             return False
-        self.tested.add(algo)
+        try:
+            await asyncio.to_thread(self.self_test, scorer, entry)
+        except SelfTestError as exc:
+            self.failed.add(entry.name)
+            log.error("self_test_failed", algo=entry.name, error=str(exc),
+                      detail=f"this machine computes wrong {entry.name} scores; its jobs are not mined")
+            return False
+        self.tested.add(entry.name)
         return True
 
     async def _download(self, conn: ServerConnection, url: str, expected_hash: str, what: str) -> bytes:

@@ -123,19 +123,30 @@ class Scorer:
             found = self._choices[entry.name] = registry.choose_backend(entry, self.backend, self.check)
         return found
 
+    def entry_for(self, inputs: JobInputs) -> registry.Algorithm:
+        """The registry entry (version) that scores the job: from its task description (inline ``Task``
+        or the downloaded document). Raises :class:`JobPreparationError`."""
+        job = inputs.job
+        description: registry.TaskDescription | None = job.task if job.task is not None else inputs.task_document
+        if description is None:
+            raise JobPreparationError(f"the {self.name} job has no task (Task or the document behind TaskUrl)")
+        try:
+            return registry.resolve(job.algo, description)
+        except registry.UnknownAlgorithmError as exc:
+            raise JobPreparationError(f"invalid {self.name} task: {exc}") from None
+
     def prepare(self, inputs: JobInputs) -> PreparedWork:
         """Everything derived from the job alone, computed once (may take seconds; runs off the loop).
 
         Raises :class:`JobPreparationError` for a job that cannot be mined.
         """
         job = inputs.job
-        description: registry.TaskDescription | None = job.task if job.task is not None else inputs.task_document
-        if description is None:
-            raise JobPreparationError(f"the {self.name} job has no task (Task or the document behind TaskUrl)")
+        entry = self.entry_for(inputs)
+        description = job.task if job.task is not None else inputs.task_document
+        assert description is not None  # entry_for checked it
         try:
-            entry = registry.resolve(job.algo, description)
             task = entry.load_task(description)
-        except (registry.UnknownAlgorithmError, registry.TaskError) as exc:
+        except registry.TaskError as exc:
             raise JobPreparationError(f"invalid {self.name} task: {exc}") from None
         own_id = entry.task_id(task)
         if own_id is not None and own_id != job.task_id:
@@ -157,9 +168,10 @@ class Scorer:
         return BoundWork(entry, prepared, public_key, choice.backend.bind(entry, prepared),
                          entry.nonce_head(self.nonce_choices))
 
-    def bench_work(self) -> PreparedWork:
-        """A representative offline work (the default version's bench case) for ``neuraxon-miner bench``."""
-        entry = registry.default_entry(self.algo)
+    def bench_work(self, entry: registry.Algorithm | None = None) -> PreparedWork:
+        """A representative offline work for ``neuraxon-miner bench``: ``entry``'s bench case (an entry of
+        this family; default: the family's default version)."""
+        entry = entry or registry.default_entry(self.algo)
         case = entry.bench_case()
         return self.bind(entry, entry.prepare(case.task, seed=case.seed), case.public_key)
 

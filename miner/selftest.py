@@ -11,8 +11,9 @@ vectors' seed) are private to the test and released afterwards.
 
 The first call of each numba kernel compiles it or loads it from numba's on-disk cache
 (``NUMBA_CACHE_DIR``), so the time this takes is also the JIT warm-up time. The daemon tests Neuraxon
-at start and bpp9000 before its first bpp9000 job (so a Neuraxon-only miner neither waits for the
-bpp9000 kernels nor holds a second pool); ``--dry-run`` and ``bench`` test every scorer.
+(every version) at start and each other registry entry before the first job of that entry
+(:func:`self_test_entry`: a bpp9000 v1.301 job runs v1.301's cases only, so a miner neither waits
+for kernels nor builds pools of a version it is not asked to mine); ``--dry-run`` tests every scorer.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from protocol.messages import JobParent, StratumJob
 from scoring import registry
 from scoring.ids import k12_hex
 
-__all__ = ["SelfTestError", "SelfTestReport", "check_backend", "run_self_tests"]
+__all__ = ["SelfTestError", "SelfTestReport", "check_backend", "run_self_tests", "self_test_entry"]
 
 
 class SelfTestError(Exception):
@@ -81,22 +82,27 @@ def _check(work: PreparedWork, case: registry.KnownAnswer) -> None:
         raise SelfTestError(f"{case.label}: scored {got}, the known answer is {case.score}")
 
 
-def _self_test(scorer: Scorer) -> int:
+def _entry_cases(scorer: Scorer, entry: registry.Algorithm) -> int:
     cases = 0
-    for entry in registry.entries():
-        if entry.algo != scorer.algo:
-            continue
-        for case in entry.known_answers():
-            parent = _parent(entry, case)
-            inputs = _job_inputs(entry, case, parent)
-            if inputs is not None:
-                work = scorer.prepare(inputs)
-            else:
-                prepared = entry.prepare(case.task, seed=case.seed, parent=parent, shared=False)
-                work = scorer.bind(entry, prepared, case.public_key)
-            _check(work, case)
-            cases += 1
+    for case in entry.known_answers():
+        parent = _parent(entry, case)
+        inputs = _job_inputs(entry, case, parent)
+        if inputs is not None:
+            work = scorer.prepare(inputs)
+        else:
+            prepared = entry.prepare(case.task, seed=case.seed, parent=parent, shared=False)
+            work = scorer.bind(entry, prepared, case.public_key)
+        _check(work, case)
+        cases += 1
     return cases
+
+
+def self_test_entry(scorer: Scorer, entry: registry.Algorithm) -> SelfTestReport:
+    """Run one registry entry's (one version's) known answers on ``scorer`` (its family's); :class:`SelfTestError`
+    at the first wrong one. The report is named after the entry (``bpp9000-v1301``)."""
+    started = time.perf_counter()
+    cases = _entry_cases(scorer, entry)
+    return SelfTestReport(entry.name, cases, time.perf_counter() - started)
 
 
 def check_backend(entry: registry.Algorithm, backend: registry.Backend) -> None:
@@ -116,6 +122,6 @@ def run_self_tests(scorers: dict[Algo, Scorer], only: set[Algo] | None = None) -
         if only is not None and algo not in only:
             continue
         started = time.perf_counter()
-        cases = _self_test(scorer)
+        cases = sum(_entry_cases(scorer, entry) for entry in registry.entries() if entry.algo == scorer.algo)
         reports.append(SelfTestReport(algo.label, cases, time.perf_counter() - started))
     return reports

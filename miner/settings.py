@@ -99,15 +99,18 @@ class MinerSettings(BaseModel):
         "auto", description="Where scores are computed: cpu (numba kernels on the worker threads), cuda (a GPU; "
                             "exit 2 when no algorithm can use one), or auto (cuda only when a GPU is present "
                             "and its self-test passes, else cpu; the log says which and why).")
-    self_test: bool = Field(True, description="Run the known-answer self-test and JIT warm-up of every scorer "
-                                              "before taking work.")
+    self_test: bool = Field(True, description="Run the known-answer self-test and JIT warm-up of Neuraxon (every "
+                                              "version) before taking work, and of each other algorithm version "
+                                              "(bpp9000, bpp9000-v1301) before its first job.")
     worker_error_limit: int = Field(
         10, ge=1, le=1_000_000,
         description="Failed iterations in a row (the scorer raised) of one worker thread after which the miner "
                     "reports itself unhealthy (/readyz 503, systemd STATUS); workers keep restarting with a "
                     "backoff, and one good iteration makes the miner healthy again.")
-    algo: Literal["neuraxon", "bpp9000", "bpp9000-v1301"] = Field(
-        "neuraxon", description="What the embedded demo work server offers (without servers): neuraxon, bpp9000 "
+    algo: Literal["neuraxon", "neuraxon-v2", "bpp9000", "bpp9000-v1301"] = Field(
+        "neuraxon", description="What the embedded demo work server offers (without servers): neuraxon, "
+                                "neuraxon-v2 (the default v2 task at a solution bar of 900; shares for every "
+                                "wallet), bpp9000 "
                                 "(the current version, qubic/core v1.305: a chain on the production task) or "
                                 "bpp9000-v1301. With servers, the servers choose the work.")
     bpp9000_changes: int = Field(10, ge=1, le=10,

@@ -24,6 +24,7 @@ __all__ = [
     "TaskEntry",
     "TaskLoadError",
     "default_tasks",
+    "demo_task_v2",
     "demo_tasks",
     "k12_hex",
     "load_task_file",
@@ -120,8 +121,13 @@ def demo_tasks(*, threshold: int = DEMO_THRESHOLD, training: bool = True, v2: bo
     tasks do not train from parents)."""
     tasks = [neuraxon_task(DEFAULT_TASK, threshold=threshold, training=training)]
     if v2:
-        tasks.append(neuraxon_task(DEFAULT_TASK_V2, threshold=threshold_v2, training=False))
+        tasks.append(demo_task_v2(threshold_v2))
     return tasks
+
+
+def demo_task_v2(threshold: int = DEMO_THRESHOLD_V2) -> TaskEntry:
+    """The default v2 task as the demos serve it: at ``threshold``, without cumulative training."""
+    return neuraxon_task(DEFAULT_TASK_V2, threshold=threshold, training=False)
 
 
 def load_task_file(path: Path, *, threshold: int | None = None, training: bool = True) -> TaskEntry:

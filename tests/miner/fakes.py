@@ -12,6 +12,7 @@ from miner.sources.connection import ConnectionPolicy, ServerConnection, ServerE
 from protocol.fields import Algo
 from protocol.identity import identity_from_public_key
 from protocol.messages import StratumAck, StratumJob, StratumStats, StratumSubmit
+from scoring import registry
 
 IDENTITY = identity_from_public_key(bytes(range(32)))
 
@@ -45,7 +46,7 @@ class HashScorer(Scorer):
     def prepare(self, inputs: JobInputs) -> PreparedWork:
         return self.work
 
-    def bench_work(self) -> PreparedWork:
+    def bench_work(self, entry: registry.Algorithm | None = None) -> PreparedWork:
         return self.work
 
 

@@ -10,11 +10,19 @@ import pytest
 from miner import exit_codes
 from miner.bench import measure
 from miner.daemon import MinerDaemon
+from miner.preparation import JobPreparer
 from miner.scorers import JobInputs, PreparedWork, Scorer
-from miner.selftest import SelfTestError, run_self_tests
+from miner.selftest import SelfTestError, run_self_tests, self_test_entry
+from miner.stats import MinerStats
+from miner.workers import JobBoard
 from protocol.fields import Algo
+from protocol.identity import identity_from_public_key
+from protocol.messages import StratumJob
+from scoring import registry
+from scoring.algorithms.bpp9000_v1305 import PRODUCTION_TASK_FILE, FrameSpec
 from scoring.algorithms.neuraxon_v1 import NEURAXON_CASES
-from tests.miner.fakes import HashScorer, HashWork
+from scoring.ids import k12_hex
+from tests.miner.fakes import FakeConnection, HashScorer, HashWork
 from tests.miner.harness import WALLET, ServerProcess, fast_settings
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "neuraxon-task" / "golden.csv"
@@ -91,3 +99,87 @@ def test_a_cuda_backend_that_cannot_run_is_a_configuration_error(tmp_path: Path,
     assert code == exit_codes.EXIT_CONFIG and "--backend cuda" in report and "no cuda backend/GPU" in report
     assert main(["run", "--backend", "gpu", "--dry-run", "--journal-file", str(tmp_path / "j.jsonl")]) == 2
     assert "backend" in capsys.readouterr().err
+
+
+def test_self_test_of_one_entry_runs_only_that_version() -> None:
+    scorer = Scorer(Algo.NEURAXON)
+    v1 = self_test_entry(scorer, registry.entry("neuraxon"))
+    assert (v1.algo, v1.cases) == ("neuraxon", len(registry.entry("neuraxon").known_answers())) and v1.cases == 5
+    with pytest.raises(SelfTestError, match="known answer"):
+        self_test_entry(BrokenScorer(), registry.entry("neuraxon"))
+
+
+class _CheapBpp9000(Scorer):
+    """The real bpp9000 scorer's entry resolution, without its 512 MiB pool (the test counts self-tests)."""
+
+    def __init__(self) -> None:
+        super().__init__(Algo.BPP9000)
+
+    def prepare(self, inputs: JobInputs) -> PreparedWork:
+        self.entry_for(inputs)
+        return HashWork()
+
+
+class _Documents(FakeConnection):
+    """A session that serves task documents by URL."""
+
+    def __init__(self, documents: dict[str, bytes]) -> None:
+        super().__init__()
+        self.documents = documents
+
+    async def fetch(self, target: str) -> bytes:
+        return self.documents[target]
+
+
+def _bpp9000_job(job_id: str, url: str, document: bytes) -> StratumJob:
+    return StratumJob(job_id=job_id, epoch=1, algo=Algo.BPP9000, random_seed="01" * 32,
+                      identity=identity_from_public_key(bytes(32)), task_id=k12_hex(document), task_url=url,
+                      task_hash=k12_hex(document), threshold=100, nonce_prefix="")
+
+
+@pytest.mark.parametrize("first", ["bpp9000-v1301", "bpp9000"])
+def test_a_bpp9000_job_self_tests_its_own_version_only_and_once(first: str) -> None:
+    """A v1.301 job runs v1.301's known answers, not v1.305's (each of which builds a 512 MiB pool), and
+    vice versa; a later job of a tested version runs none."""
+    bare = PRODUCTION_TASK_FILE.read_bytes()  # what v1.301 pools serve: the bare core task file
+    documents = {"bpp9000-v1301": bare, "bpp9000": FrameSpec.of(bare).document()}
+    second = next(name for name in documents if name != first)
+    calls: list[str] = []
+
+    async def scenario() -> None:
+        board = JobBoard()
+        preparer = JobPreparer(board, {Algo.BPP9000: _CheapBpp9000()},
+                               MinerStats(threads=1, algos=["bpp9000"], worker="w", embedded=False),
+                               self_test=lambda scorer, entry: calls.append(entry.name))
+        task = asyncio.get_running_loop().create_task(preparer.run())
+        conn = _Documents({f"/tasks/{name}": doc for name, doc in documents.items()})
+        try:
+            for i, name in enumerate([first, first, second, first, second]):
+                job = _bpp9000_job(f"j{i}", f"/tasks/{name}", documents[name])
+                preparer.offer(conn, job)
+                while board.current is None or board.current.job != job:
+                    await asyncio.sleep(0.01)
+                assert board.current.computable
+                if i == 0:
+                    assert calls == [first]
+        finally:
+            task.cancel()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert calls == [first, second]
+
+
+def test_bench_measures_one_registry_entry_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from miner.cli import main
+
+    assert main(["bench", "--algo", "neuraxon-v2", "--threads", "1", "--seconds", "0.5", "--warmup", "0",
+                 "--backend", "cpu"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("neuraxon")]
+    assert [row[:2] for row in rows] == [["neuraxon-v2", "1"]]  # that entry only, not the family's v1
+    assert "backend neuraxon-v2: cpu" in out and "backend neuraxon:" not in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--algo", "bpp9001"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert all(repr(name) in err for name in ["all", *(e.name for e in registry.entries())])  # from the registry

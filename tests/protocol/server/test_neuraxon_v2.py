@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from Crypto.Hash import KangarooTwelve
+
 from protocol import ErrorCode, StratumAck
 from protocol.fields import Algo
+from protocol.identity import identity_from_public_key
 from protocol.server import DEMO_THRESHOLD, start_embedded
 from protocol.server.tasks import DEMO_THRESHOLD_V2, demo_tasks
 from scoring import registry
@@ -18,6 +21,9 @@ from tests.protocol.server.helpers import Miner, run
 
 #: About the median score of the default v2 task's walks for the tests' wallet (40 walks: 120..539, median 158).
 WALLET_V2_MEDIAN = 158
+#: A wallet whose v2 root network is a strong one: its walks of the default v2 task reach the embedded
+#: demo's bar of 900 most of the time (two sampled walks: 1450, 1450; found among 19 K12-derived wallets).
+STRONG_V2_WALLET = identity_from_public_key(bytes(KangarooTwelve.new(data=b"neuraxon-miner v2 wallet 8").read(32)))
 
 
 def test_the_demo_offers_a_v2_task_next_to_the_v1_one() -> None:
@@ -48,6 +54,25 @@ def test_a_real_miner_mines_the_v2_task_and_its_solutions_are_accepted(tmp_path:
                 assert daemon.stats.count("rejected") == 0
         accepted = ledger_accepted(db)
         assert len([k for k, _ in accepted if k == "solution"]) >= 2
+
+    run(body(), timeout=300)
+
+
+def test_algo_neuraxon_v2_mines_the_v2_task_on_the_embedded_default(tmp_path: Path) -> None:
+    """``run --algo neuraxon-v2`` without servers: the embedded server offers the default v2 task at its
+    demo bar, and a wallet that reaches the bar gets solutions accepted within a few walks."""
+    async def body() -> None:
+        settings = fast_settings(tmp_path, [], algo="neuraxon-v2", wallet=STRONG_V2_WALLET,
+                                 submit_timeout_seconds=60.0, job_timeout_seconds=120.0)
+        async with running_daemon(settings) as daemon:
+            await wait_for(lambda: daemon.stats.count("accepted", "solution") >= 1, 240, "an accepted v2 solution")
+            assert daemon.embedded is not None
+            (served,) = daemon.embedded.service.tasks.values()
+            assert served.entry.scoring_entry().name == "neuraxon-v2"
+            assert served.entry.task_id == DEFAULT_TASK_V2.task_id.hex()
+            job = daemon.stats.job
+            assert job is not None and job.job.threshold == DEMO_THRESHOLD_V2
+            assert daemon.stats.count("rejected") == 0
 
     run(body(), timeout=300)
 

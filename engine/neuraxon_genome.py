@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import neuraxon_kernels as K
+from engine._exact import exact_mul
 from engine._jit import njit
 from engine.rng import below, random, uniform
 
@@ -84,7 +85,7 @@ def mutate(pre, post, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n_in, n_o
         d = uniform(rng, -limits[L_SIGMA_P], limits[L_SIGMA_P])
         lo = limits[L_GENE_LO + j]
         hi = limits[L_GENE_HI + j]
-        gp[j] = max(lo, min(hi, gp[j] + d * (hi - lo)))
+        gp[j] = max(lo, min(hi, gp[j] + exact_mul(d, hi - lo)))
     elif u < OP_ADD:
         p = below(rng, n_neurons)
         q = below(rng, n_neurons)

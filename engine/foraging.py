@@ -180,7 +180,7 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
              n_hidden, P, base, ticks, steps_per_tick, stats, trace, food_trace,
              np.empty((2, cap), dtype=np.int32), np.empty((N_SYN_F, cap)), np.empty((2, cap), dtype=np.bool_),
              np.empty(cap, dtype=np.int8), np.empty((N_NEU_F, N)), np.empty((2, N), dtype=np.int8),
-             np.empty(N, dtype=np.bool_), np.empty(N_NM_COUNTS), np.empty(6 + N_SENSORS, dtype=np.int64),
+             np.empty(N, dtype=np.bool_), np.empty(N_NEUROMODULATORS), np.empty(6 + N_SENSORS, dtype=np.int64),
              np.empty((2, F), dtype=np.int64), np.empty((H, W), dtype=np.bool_),
              np.empty(max(env[E_BLOCKED_WINDOW], 1), dtype=np.int64))
 
@@ -188,7 +188,7 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
 # Rows of the lifetime scratch (see :func:`lifetime`).
 N_SYN_F = 6  # synapse floats: w_fast, w_slow, w_meta, integrity, pre trace, post trace
 N_NEU_F = 6  # neuron floats: V, a, r, health, I, M
-N_NM_COUNTS = 4  # neuromodulators
+N_NEUROMODULATORS = 4
 
 
 @njit

@@ -80,7 +80,7 @@ def walk_kernel(terrains, foods, starts, lifes, env, agent, P_base, base, fw, li
                 n = G.mutate(t_i[0], t_i[1], t_f[0], t_f[1], t_f[2], t_b[0], t_b[1], n, t_genes, N, F.N_SENSORS,
                              F.N_MOTORS, max_syn, limits, rng)
             n_syn[1] = n
-        cuda.syncthreads()
+        cuda.syncthreads()  # type: ignore[call-arg]
         tn = n_syn[1]
         for w in range(tid, W, width):
             Pw = P[w]

@@ -24,7 +24,7 @@ from engine._exact import exact_mul
 __all__ = ["KERNEL_FLAGS", "SIMULATED", "cuda", "host_view"]
 
 #: Whether kernels run in numba-cuda's simulator (``NUMBA_ENABLE_CUDASIM=1``), not on a GPU.
-SIMULATED: bool = bool(config.ENABLE_CUDASIM)
+SIMULATED: bool = bool(config.ENABLE_CUDASIM)  # type: ignore[attr-defined]
 #: Flags of every ``cuda.jit`` kernel that feeds a score.
 KERNEL_FLAGS: dict[str, Any] = {"fastmath": False}
 

@@ -13,12 +13,13 @@ scorer and, for the small task, recomputed by the plain-Python twin) and a walk 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Hashable, Mapping
+from typing import Any, ClassVar
 
 from scoring import neuraxon as NX
+from scoring.algorithms.neuraxon_cuda import CUDA
 from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecError
-from scoring.registry import Algorithm, BenchCase, KnownAnswer, Parent, TaskDescription, TaskError, Walk
+from scoring.registry import CPU, Algorithm, Backend, BenchCase, KnownAnswer, Parent, TaskDescription, TaskError, Walk
 
 __all__ = ["ENTRY", "NEURAXON_CASES", "PARENT_CASE", "SMALL_TASK", "NeuraxonV1"]
 
@@ -57,6 +58,7 @@ class NeuraxonV1(Algorithm):
     algo = 0
     version = "v1"
     exports_network = True
+    backends: ClassVar[Mapping[str, Backend]] = {"cpu": CPU, "cuda": CUDA}
 
     def load_task(self, description: TaskDescription) -> TaskSpec:
         try:

@@ -193,11 +193,11 @@ def _vet(entry: registry.Algorithm, backend: registry.Backend) -> None:
 
 
 def test_backend_choice() -> None:
-    plain = registry.entry("neuraxon")
+    plain = registry.entry("bpp9000-v1301")
     assert registry.choose_backend(plain, "cpu").reason == "requested"
     for requested in ("auto", "cuda"):  # no cuda backend: the cpu, whatever was asked
         choice = registry.choose_backend(plain, requested)
-        assert (choice.backend.name, choice.reason) == ("cpu", "no cuda backend/GPU")
+        assert (choice.backend.name, choice.reason) == ("cpu", "bpp9000-v1301 has no cuda kernel")
     absent = _with(FakeCuda(why="no GPU found"))
     assert registry.choose_backend(absent, "auto", _vet).reason == "no GPU found"
     with pytest.raises(registry.BackendUnavailableError, match="no GPU found"):

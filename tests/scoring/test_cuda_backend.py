@@ -1,0 +1,104 @@
+"""The Neuraxon cuda backend: its kernels in numba-cuda's simulator give the cpu backend's integers;
+the PTX it compiles to holds no fused multiply-add; ``auto`` picks the cpu here and says why.
+
+The simulator runs each CUDA thread as a Python thread calling the cpu-compiled engine functions, so
+these tests check the kernel's own logic (the walk's order of steps, the block's split of worlds,
+the batch layout, the start genomes); the PTX test checks what a GPU would round differently.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from engine import cuda_support
+from miner.selftest import check_backend
+from scoring import neuraxon as NX
+from scoring import registry
+from scoring.algorithms import neuraxon_cuda
+from scoring.algorithms.neuraxon_v1 import NEURAXON_CASES, PARENT_CASE, SMALL_TASK
+from scoring.neuraxon_task import TaskSpec
+from tests.miner.harness import ROOT
+
+pytestmark = pytest.mark.skipif(not cuda_support.SIMULATED and neuraxon_cuda.cuda_unavailable() is not None,
+                                reason="no GPU and NUMBA_ENABLE_CUDASIM is not set")
+
+ENTRY = registry.entry("neuraxon")
+CUDA = ENTRY.backends["cuda"]
+
+
+def _nonces(count: int, salt: int) -> list[bytes]:
+    return [bytes([salt, i]) * 16 for i in range(count)]
+
+
+@pytest.mark.parametrize("row", [0, 1])
+def test_cuda_scores_equal_cpu_scores_for_a_batch_of_nonces(row: int) -> None:
+    _task, identity, known_nonce, known = NEURAXON_CASES[row]
+    pk = NX.public_key(identity)
+    prepared = ENTRY.prepare(TaskSpec.from_dict(SMALL_TASK))
+    nonces = [bytes.fromhex(known_nonce), *_nonces(5, row)]  # 6 walks: more than one launch of 4
+    scorer = CUDA.bind(ENTRY, prepared)
+    got = [s for i in range(0, len(nonces), scorer.batch_size)
+           for s in scorer.score_batch(pk, nonces[i:i + scorer.batch_size])]
+    assert got == ENTRY.score_batch(prepared, pk, nonces)
+    assert got[0] == known  # the golden vector, through the cuda backend
+    assert len(set(got)) > 1  # different nonces, different walks: the batch is not one walk repeated
+
+
+def test_cuda_walks_from_a_parent_equal_cpu_walks() -> None:
+    identity, parent_nonce, parent_score, nonce, score = PARENT_CASE
+    pk = bytes.fromhex(identity)
+    task = TaskSpec.from_dict(SMALL_TASK)
+    root = ENTRY.prepare(task)
+    walk = ENTRY.walk(root, pk, bytes.fromhex(parent_nonce))
+    parent = registry.Parent(ENTRY.export_network(root, walk), parent_score)
+    prepared = ENTRY.prepare(task, parent=parent)
+    nonces = [bytes.fromhex(nonce), *_nonces(3, 7)]
+    got = CUDA.bind(ENTRY, prepared).score_batch(pk, nonces)
+    assert got == ENTRY.score_batch(prepared, pk, nonces) and got[0] == score
+
+
+def test_cuda_backend_passes_the_self_test_and_auto_would_pick_it_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    check_backend(ENTRY, CUDA)  # every known answer (both tasks, a parent walk) on the cuda kernels
+    monkeypatch.setattr(neuraxon_cuda, "cuda_unavailable", lambda: None)  # as if the simulator were a GPU
+    choice = registry.choose_backend(ENTRY, "auto", check_backend)
+    assert (choice.backend.name, choice.reason) == ("cuda", "GPU present and its self-test passed")
+
+
+def test_auto_picks_the_cpu_without_a_gpu_and_says_why() -> None:
+    why = neuraxon_cuda.cuda_unavailable()
+    assert why is not None and ("simulator" in why or "GPU" in why or "numba-cuda" in why)
+    choice = registry.choose_backend(ENTRY, "auto", check_backend)
+    assert (choice.backend.name, choice.reason) == ("cpu", why)
+    with pytest.raises(registry.BackendUnavailableError, match="cuda backend unavailable for neuraxon"):
+        registry.choose_backend(ENTRY, "cuda", check_backend)
+    bpp = registry.entry("bpp9000-v1301")  # no cuda kernel yet: the cpu, and the reason says so
+    assert registry.choose_backend(bpp, "auto").reason == "bpp9000-v1301 has no cuda kernel"
+
+
+def _ptx(which: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, "-m", "tests.engine.cuda_ptx_probe", which], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode == 3:
+        if os.environ.get("NEURAXON_REQUIRE_TOOLS"):
+            pytest.fail(f"NVVM is required here (NEURAXON_REQUIRE_TOOLS is set): {proc.stderr.strip()}")
+        pytest.skip(f"cannot compile to PTX: {proc.stderr.strip()} (pip install nvidia-nvvm nvidia-cuda-nvrtc)")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _fma(ptx: str) -> list[str]:
+    return [line.strip() for line in ptx.splitlines() if line.strip().startswith("fma.")]
+
+
+def test_the_walk_kernel_compiles_to_ptx_without_fused_multiply_add() -> None:
+    control = _ptx("control")
+    assert _fma(control), "a plain a * b + c must show up as an fma (else this check sees nothing)"
+    ptx = _ptx("walk")
+    assert ".entry" in ptx and "mul.rn.f64" in ptx  # the kernel, with exact_mul's separately rounded products
+    assert _fma(ptx) == []
+    assert ".approx" not in ptx and ".ftz" not in ptx  # no fast-math division, square root or flush-to-zero

@@ -28,7 +28,7 @@ from miner.cpu import available_cpus
 from miner.scorers import Scorer
 from protocol.fields import Algo
 from scoring import registry
-from scoring.algorithms.neuraxon_cuda import cuda_unavailable
+from scoring.algorithms.cuda_backends import cuda_unavailable
 
 CHECKED_NONCES = 4
 

@@ -17,7 +17,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any, ClassVar
 
 from scoring import neuraxon as NX
-from scoring.algorithms.neuraxon_cuda import CUDA
+from scoring.algorithms.cuda_backends import NEURAXON_CUDA
 from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecError
 from scoring.registry import CPU, Algorithm, Backend, BenchCase, KnownAnswer, Parent, TaskDescription, TaskError, Walk
 
@@ -58,7 +58,7 @@ class NeuraxonV1(Algorithm):
     algo = 0
     version = "v1"
     exports_network = True
-    backends: ClassVar[Mapping[str, Backend]] = {"cpu": CPU, "cuda": CUDA}
+    backends: ClassVar[Mapping[str, Backend]] = {"cpu": CPU, "cuda": NEURAXON_CUDA}
 
     def load_task(self, description: TaskDescription) -> TaskSpec:
         try:

@@ -1,7 +1,8 @@
 """Compile the engine's score-feeding CUDA kernels to PTX without a GPU and print it (run as a script).
 
-``python -m tests.engine.cuda_ptx_probe [walk|control]``: ``walk`` is :func:`engine.cuda_neuraxon.walk_kernel`
-typed for the small Neuraxon task; ``control`` a kernel computing ``a * b + c`` with a plain product
+``python -m tests.engine.cuda_ptx_probe [walk|bpp9000|control]``: ``walk`` is
+:func:`engine.cuda_neuraxon.walk_kernel` typed for the small Neuraxon task; ``bpp9000``
+:func:`engine.cuda_bpp9000.walk_kernel`; ``control`` a kernel computing ``a * b + c`` with a plain product
 (NVVM fuses it: proves the check can see an fma). Needs numba-cuda, NVVM and NVRTC (the test extra),
 no GPU and no driver, and must run without ``NUMBA_ENABLE_CUDASIM`` (the simulator has no compiler).
 Exit 3 with a message when NVVM is missing.
@@ -52,6 +53,15 @@ def walk_signature() -> tuple[Any, ...]:
     return (*task, *genome, *genome, *walk, *per_world, *lifetime, *([numba.int64] * 6))
 
 
+def bpp9000_signature() -> tuple[Any, ...]:
+    """The argument types of the bpp9000 ``walk_kernel`` (arrays of the module docstring's ranks)."""
+    i64 = numba.int64
+    u8_3, u8_2, u8_1 = _array((1, 1, 1), np.uint8), _array((1, 1), np.uint8), _array((1,), np.uint8)
+    i32_2, i32_1 = _array((1, 1), np.int32), _array((1,), np.int32)
+    return (u8_3, u8_3, _array((1, 1), np.uint64), _array((1,), np.int64), i64, i32_2, i32_1, i32_1, i64, i64,
+            u8_2, u8_1, i64, i64, _array((1, 1), np.int64), _array((1,), np.int64), u8_3, u8_3)
+
+
 def _control(out: Any, a: Any, b: Any, c: Any) -> None:
     out[0] = a[0] * b[0] + c[0]
 
@@ -68,6 +78,10 @@ def main(which: str) -> int:
         if which == "control":
             f64 = _array((1,), np.float64)
             ptx, _ = cuda.compile_ptx(_control, (f64, f64, f64, f64), cc=CC)
+        elif which == "bpp9000":
+            from engine import cuda_bpp9000
+
+            ptx, _ = cuda.compile_ptx(cuda_bpp9000.walk_kernel.py_func, bpp9000_signature(), cc=CC)
         else:
             from engine.cuda_neuraxon import walk_kernel
 

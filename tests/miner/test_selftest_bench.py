@@ -13,7 +13,7 @@ from miner.daemon import MinerDaemon
 from miner.scorers import JobInputs, PreparedWork, Scorer
 from miner.selftest import SelfTestError, run_self_tests
 from protocol.fields import Algo
-from scoring.algorithms.neuraxon_cuda import cuda_unavailable
+from scoring.algorithms.cuda_backends import cuda_unavailable
 from scoring.algorithms.neuraxon_v1 import NEURAXON_CASES
 from tests.miner.fakes import HashScorer, HashWork
 from tests.miner.harness import WALLET, ServerProcess, fast_settings
@@ -72,7 +72,7 @@ def test_dry_run_connects_once_and_mines_nothing(tmp_path: Path, capsys: pytest.
         assert code == 0, report
         assert "ws://127.0.0.1:9/ws: FAILED" in report and f"{server.url}: ok over websocket" in report
         assert f"backend neuraxon: cpu ({cuda_unavailable()})" in report  # auto, and why it chose the cpu
-        assert "backend bpp9000-v1301: cpu (bpp9000-v1301 has no cuda kernel)" in report
+        assert f"backend bpp9000-v1301: cpu ({cuda_unavailable()})" in report
         down = fast_settings(tmp_path, ["ws://127.0.0.1:9/ws"])
         code, report = asyncio.run(MinerDaemon(down).dry_run())
         assert code == exit_codes.EXIT_UNHEALTHY and "no server answered" in report

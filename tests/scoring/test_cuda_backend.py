@@ -1,5 +1,6 @@
-"""The Neuraxon cuda backend: its kernels in numba-cuda's simulator give the cpu backend's integers;
-the PTX it compiles to holds no fused multiply-add; ``auto`` picks the cpu here and says why.
+"""The cuda backends (Neuraxon v1, bpp9000 v1.301): their kernels in numba-cuda's simulator give the
+cpu backend's integers; they compile to PTX, the Neuraxon walk without a fused multiply-add; ``auto``
+picks the cpu here and says why.
 
 The simulator runs each CUDA thread as a Python thread calling the cpu-compiled engine functions, so
 these tests check the kernel's own logic (the walk's order of steps, the block's split of worlds,
@@ -18,12 +19,14 @@ from engine import cuda_support
 from miner.selftest import check_backend
 from scoring import neuraxon as NX
 from scoring import registry
-from scoring.algorithms import neuraxon_cuda
+from scoring.algorithms import cuda_backends
+from scoring.algorithms.bpp9000_v1301 import BPP9000_CASES, BPP9000_CONFIGS, BPP9000_SEED, BPP9000_TASK_FILE
 from scoring.algorithms.neuraxon_v1 import NEURAXON_CASES, PARENT_CASE, SMALL_TASK
+from scoring.bpp9000 import Bpp9000Config, Bpp9000Spec, canonical_nonce, parse_task
 from scoring.neuraxon_task import TaskSpec
 from tests.miner.harness import ROOT
 
-pytestmark = pytest.mark.skipif(not cuda_support.SIMULATED and neuraxon_cuda.cuda_unavailable() is not None,
+pytestmark = pytest.mark.skipif(not cuda_support.SIMULATED and cuda_backends.cuda_unavailable() is not None,
                                 reason="no GPU and NUMBA_ENABLE_CUDASIM is not set")
 
 ENTRY = registry.entry("neuraxon")
@@ -63,20 +66,36 @@ def test_cuda_walks_from_a_parent_equal_cpu_walks() -> None:
 
 def test_cuda_backend_passes_the_self_test_and_auto_would_pick_it_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     check_backend(ENTRY, CUDA)  # every known answer (both tasks, a parent walk) on the cuda kernels
-    monkeypatch.setattr(neuraxon_cuda, "cuda_unavailable", lambda: None)  # as if the simulator were a GPU
+    monkeypatch.setattr(cuda_backends, "cuda_unavailable", lambda: None)  # as if the simulator were a GPU
     choice = registry.choose_backend(ENTRY, "auto", check_backend)
     assert (choice.backend.name, choice.reason) == ("cuda", "GPU present and its self-test passed")
 
 
 def test_auto_picks_the_cpu_without_a_gpu_and_says_why() -> None:
-    why = neuraxon_cuda.cuda_unavailable()
+    why = cuda_backends.cuda_unavailable()
     assert why is not None and ("simulator" in why or "GPU" in why or "numba-cuda" in why)
     choice = registry.choose_backend(ENTRY, "auto", check_backend)
     assert (choice.backend.name, choice.reason) == ("cpu", why)
     with pytest.raises(registry.BackendUnavailableError, match="cuda backend unavailable for neuraxon"):
         registry.choose_backend(ENTRY, "cuda", check_backend)
-    bpp = registry.entry("bpp9000-v1301")  # no cuda kernel yet: the cpu, and the reason says so
-    assert registry.choose_backend(bpp, "auto").reason == "bpp9000-v1301 has no cuda kernel"
+    bpp = registry.entry("bpp9000-v1301")
+    assert registry.choose_backend(bpp, "auto").reason == why
+
+
+def test_bpp9000_cuda_scores_equal_cpu_scores() -> None:
+    bpp = registry.entry("bpp9000-v1301")
+    task = parse_task(BPP9000_TASK_FILE.read_bytes())
+    spec = Bpp9000Spec.of(task, Bpp9000Config.parse(BPP9000_CONFIGS[0]))  # the small config: 96 windows, 10 steps
+    prepared = bpp.prepare(spec, seed=bytes.fromhex(BPP9000_SEED))  # the seed's pool: built once per process
+    scorer = bpp.backends["cuda"].bind(bpp, prepared)
+    (pk, nonce, (known, _)), (void_pk, void_nonce, (void, _)) = BPP9000_CASES[0], BPP9000_CASES[2]
+    nonces = [bytes.fromhex(nonce), canonical_nonce(1, bytes(29)), canonical_nonce(10, b"\x07" * 29),
+              canonical_nonce(4, b"\x09" * 29)]  # L = 1, 10, 4: different mutation counts in one launch
+    got = scorer.score_batch(bytes.fromhex(pk), nonces)
+    assert got == bpp.score_batch(prepared, bytes.fromhex(pk), nonces) and got[0] == known
+    assert len(set(got)) > 1
+    # an identity whose windows time out: the evaluation is void (INFINITE_ERROR), on the GPU as on the cpu
+    assert scorer.score_batch(bytes.fromhex(void_pk), [bytes.fromhex(void_nonce)]) == [void]
 
 
 def _ptx(which: str) -> str:
@@ -102,3 +121,8 @@ def test_the_walk_kernel_compiles_to_ptx_without_fused_multiply_add() -> None:
     assert ".entry" in ptx and "mul.rn.f64" in ptx  # the kernel, with exact_mul's separately rounded products
     assert _fma(ptx) == []
     assert ".approx" not in ptx and ".ftz" not in ptx  # no fast-math division, square root or flush-to-zero
+
+
+def test_the_bpp9000_kernel_compiles_to_ptx() -> None:
+    ptx = _ptx("bpp9000")  # integers only (nothing to fuse); the simulator alone would not prove it compiles
+    assert ".entry" in ptx and "atom.global.add" in ptx and ".f64" not in ptx.split(".entry", 1)[1]

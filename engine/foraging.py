@@ -386,7 +386,7 @@ def lifetime(terrain, food, start, env, agent, life_rng,  # type: ignore[no-unty
         energy -= env[E_METABOLISM]
         if collided:
             energy -= env[E_COLLISION_COST]
-        mu *= agent[A_META_DECAY]
+        mu = exact_mul(mu, agent[A_META_DECAY])  # the next tick adds to it: never fused (engine._exact)
         stats[S_TICKS] += 1
         if t < trace.shape[0]:
             trace[t, T_X] = x

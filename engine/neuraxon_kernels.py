@@ -282,14 +282,15 @@ def step_once(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
     k_meta = dt / P[P_TAU_META]
     th_exc = P[P_TH_EXC]
     th_inh = P[P_TH_INH]
-    spont_p = P[P_SPONT] * dt
-    health_loss = P[P_HEALTH_DECAY] * dt
-    health_gain = 0.0005 * dt
+    # loop-invariant products that later feed sums: exact_mul too, else ptxas may still fuse them
+    spont_p = exact_mul(P[P_SPONT], dt)
+    health_loss = exact_mul(P[P_HEALTH_DECAY], dt)
+    health_gain = exact_mul(0.0005, dt)
     ndeath_th = P[P_NEURON_DEATH_TH]
     tw = P[P_STDP]
     integ_th = P[P_INTEG_TH]
-    integ_loss = P[P_SYN_DEATH] * dt
-    integ_gain = 0.001 * dt
+    integ_loss = exact_mul(P[P_SYN_DEATH], dt)
+    integ_gain = exact_mul(0.001, dt)
     meta_factor = 1.0 + exact_mul(P[P_META_GAIN], P[P_META_LEVEL])
     ws_leak = 1.0 - P[P_CONSOLIDATION]
     traces = P[P_TRACES] != 0.0

@@ -10,6 +10,7 @@ the batch layout, the start genomes); the PTX test checks what a GPU would round
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -114,12 +115,24 @@ def _fma(ptx: str) -> list[str]:
     return [line.strip() for line in ptx.splitlines() if line.strip().startswith("fma.")]
 
 
+def _fusable(ptx: str) -> list[str]:
+    """Plain ``add``/``sub.f64`` reading a register some plain ``mul.f64`` writes: ptxas may still fuse
+    such a pair into an fma (only instructions with an explicit rounding mode, ``mul.rn``, are safe).
+    By register name, so conservative: a register reused across a loop counts too."""
+    products = set(re.findall(r"^\s*mul\.f64\s+(%fd\d+)", ptx, re.M))
+    return [m.group(0).strip() for m in re.finditer(r"^\s*(?:add|sub)\.f64\s+%fd\d+,\s*([^;]+);", ptx, re.M)
+            if products & {op.strip() for op in m.group(1).split(",")}]
+
+
 def test_the_walk_kernel_compiles_to_ptx_without_fused_multiply_add() -> None:
     control = _ptx("control")
     assert _fma(control), "a plain a * b + c must show up as an fma (else this check sees nothing)"
+    pair = "\tmul{}.f64 \t%fd3, %fd1, %fd2;\n\tadd.f64 \t%fd4, %fd0, %fd3;\n"
+    assert _fusable(pair.format("")) != [] and _fusable(pair.format(".rn")) == []  # the check sees a fusable pair
     ptx = _ptx("walk")
     assert ".entry" in ptx and "mul.rn.f64" in ptx  # the kernel, with exact_mul's separately rounded products
     assert _fma(ptx) == []
+    assert _fusable(ptx) == []
     assert ".approx" not in ptx and ".ftz" not in ptx  # no fast-math division, square root or flush-to-zero
 
 

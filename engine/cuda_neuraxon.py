@@ -12,9 +12,9 @@ is the cpu's integer bit for bit. Lifetime scratch lives in global memory, one s
 world) (:class:`WalkBatch` allocates it per call, so calls from several threads never share it).
 
 Arrays follow :mod:`engine.foraging` and :mod:`engine.neuraxon_walk`; batch-level ones (``B`` walks):
-genomes ``g_i`` int32[B, 2, S] (pre, post), ``g_f`` float64[B, 3, S] (w_fast, w_slow, w_meta),
-``g_b`` bool[B, 2, S] (silent, modulatory), ``genes`` float64[B, 6] (``S`` = max synapses), the
-same for the trial, ``n_syn`` int64[B, 2] (genome, trial), ``rngs`` uint64[B, 4] (each walk's
+genomes ``g_i`` int32[B, 3, S] (pre, post, dendritic branch: 0 in v1), ``g_f`` float64[B, 3, S]
+(w_fast, w_slow, w_meta), ``g_b`` bool[B, 2, S] (silent, modulatory), ``genes`` float64[B, 6] (``S``
+= max synapses), the same for the trial, ``n_syn`` int64[B, 2] (genome, trial), ``rngs`` uint64[B, 4] (each walk's
 RNG), ``result`` int64[B, 2] (score — the start score on entry —, steps kept).
 """
 
@@ -30,12 +30,28 @@ from engine import foraging as F
 from engine import neuraxon_genome as G
 from engine import neuraxon_kernels as K
 from engine import neuraxon_walk as WK
+from engine._jit import njit
 from engine.cuda_support import KERNEL_FLAGS, cuda, host_view
 
 __all__ = ["WalkBatch", "walk_kernel"]
 
 #: Threads per block at most (one warp: a block rarely has more worlds than that).
 MAX_THREADS = 32
+
+
+@njit
+def copy_genome(n, src_i, src_f, src_b, src_genes, dst_i, dst_f, dst_b, dst_genes):  # type: ignore[no-untyped-def]
+    """The first ``n`` synapses (every row of the packed ``_i``/``_f``/``_b`` arrays) and the genes of
+    one genome into another's; element loops, so a CUDA kernel can run it (no array assignment)."""
+    for k in range(n):
+        for r in range(src_i.shape[0]):
+            dst_i[r, k] = src_i[r, k]
+        for r in range(src_f.shape[0]):
+            dst_f[r, k] = src_f[r, k]
+        for r in range(src_b.shape[0]):
+            dst_b[r, k] = src_b[r, k]
+    for j in range(src_genes.shape[0]):
+        dst_genes[j] = src_genes[j]
 
 
 @cuda.jit(**KERNEL_FLAGS)
@@ -66,19 +82,10 @@ def walk_kernel(terrains, foods, starts, lifes, env, agent, P_base, base, fw, li
     for _ in range(steps):
         if tid == 0:
             n = n_syn[0]
-            for k in range(n):
-                t_i[0, k] = g_i[0, k]
-                t_i[1, k] = g_i[1, k]
-                t_f[0, k] = g_f[0, k]
-                t_f[1, k] = g_f[1, k]
-                t_f[2, k] = g_f[2, k]
-                t_b[0, k] = g_b[0, k]
-                t_b[1, k] = g_b[1, k]
-            for j in range(G.N_GENES):
-                t_genes[j] = genes[j]
+            copy_genome(n, g_i, g_f, g_b, genes, t_i, t_f, t_b, t_genes)
             for _ in range(mutations):
-                n = G.mutate(t_i[0], t_i[1], t_f[0], t_f[1], t_f[2], t_b[0], t_b[1], n, t_genes, N, F.N_SENSORS,
-                             F.N_MOTORS, max_syn, limits, rng)
+                n = G.mutate(t_i[0], t_i[1], t_i[2], t_f[0], t_f[1], t_f[2], t_b[0], t_b[1], n, t_genes, N,
+                             F.N_SENSORS, F.N_MOTORS, 1, max_syn, limits, rng)
             n_syn[1] = n
         cuda.syncthreads()  # type: ignore[call-arg]
         tn = n_syn[1]
@@ -101,16 +108,7 @@ def walk_kernel(terrains, foods, starts, lifes, env, agent, P_base, base, fw, li
             if f >= result[0]:
                 result[0] = f
                 result[1] += 1
-                for k in range(tn):
-                    g_i[0, k] = t_i[0, k]
-                    g_i[1, k] = t_i[1, k]
-                    g_f[0, k] = t_f[0, k]
-                    g_f[1, k] = t_f[1, k]
-                    g_f[2, k] = t_f[2, k]
-                    g_b[0, k] = t_b[0, k]
-                    g_b[1, k] = t_b[1, k]
-                for j in range(G.N_GENES):
-                    genes[j] = t_genes[j]
+                copy_genome(tn, t_i, t_f, t_b, t_genes, g_i, g_f, g_b, genes)
                 n_syn[0] = tn
         cuda.syncthreads()
 
@@ -166,7 +164,7 @@ class WalkBatch:
         n_food = d["foods"].shape[1]
         N = F.N_SENSORS + self.n_hidden + F.N_MOTORS
         cap = self.capacity
-        g_i = np.zeros((B, 2, S), dtype=np.int32)
+        g_i = np.zeros((B, 3, S), dtype=np.int32)  # pre, post, branch (v1: always branch 0)
         g_f = np.zeros((B, 3, S))
         g_b = np.zeros((B, 2, S), dtype=np.bool_)
         g_i[:, 0, :n], g_i[:, 1, :n] = pre, post
@@ -187,7 +185,7 @@ class WalkBatch:
         walk_kernel[B, threads, stream](
             d["terrains"], d["foods"], d["starts"], d["lifes"], d["env"], d["agent"], d["P_base"], d["base"],
             d["fw"], d["limits"], dev["g_i"], dev["g_f"], dev["g_b"], dev["genes"],
-            cuda.device_array((B, 2, S), dtype=np.int32, stream=stream),
+            cuda.device_array((B, 3, S), dtype=np.int32, stream=stream),
             cuda.device_array((B, 3, S), dtype=np.float64, stream=stream),
             cuda.device_array((B, 2, S), dtype=np.bool_, stream=stream),
             cuda.device_array((B, G.N_GENES), dtype=np.float64, stream=stream),
@@ -197,7 +195,7 @@ class WalkBatch:
             d["trace"], d["food_trace"],
             scratch((2, cap), np.int32), scratch((F.N_SYN_F, cap), np.float64), scratch((2, cap), np.bool_),
             scratch((cap,), np.int8), scratch((F.N_NEU_F, N), np.float64), scratch((2, N), np.int8),
-            scratch((N,), np.bool_), scratch((F.N_NEUROMODULATORS,), np.float64), scratch((6 + F.N_SENSORS,), np.int64),
+            scratch((N,), np.bool_), scratch((F.N_NEUROMODULATORS,), np.float64), scratch((F.N_LIFE_INTS,), np.int64),
             scratch((2, n_food), np.int64), scratch((H, Wd), np.bool_), scratch((self.ring,), np.int64),
             self.n_hidden, self.ticks, self.steps_per_tick, S, self.steps, self.mutations)
         out = dev["result"].copy_to_host(stream=stream)

@@ -70,8 +70,9 @@ N_TRACE = 9
 # Agent-side extension parameters (``agent`` float64[N_AGENT]).
 A_AROUSAL = 0  # meta signal added per collision
 A_META_DECAY = 1  # μ ← μ·decay after each tick
-A_REWARD_DA = 2  # dopamine added when eating (clamped to 1, like ``modulate``)
-N_AGENT = 3
+A_REWARD_DA = 2  # dopamine added when eating (v1: clamped to 1, like ``modulate``; v2: phasic, clamped to 2)
+A_META_GAIN = 3  # plasticity scale per unit of μ (read by the v2 lifetime; v1 reads P_META_GAIN)
+N_AGENT = 4
 
 
 @njit
@@ -142,6 +143,195 @@ def _sign(v):  # type: ignore[no-untyped-def]
     return 1 if v > 0 else (-1 if v < 0 else 0)
 
 
+# A lifetime's world state (``ws`` int64[N_WORLD]).
+W_X = 0  # position
+W_Y = 1
+W_HX = 2  # heading (last move)
+W_HY = 3
+W_ENERGY = 4
+W_RING_POS = 5  # next slot of the blocked-move ring
+W_CLEAR = 6  # clear-path streak
+N_WORLD = 7
+
+
+@njit
+def world_begin(terrain, food, env, start, stats):  # type: ignore[no-untyped-def]
+    """A lifetime's fresh world (:func:`world_reset` on newly allocated state).
+
+    Returns (units int64[F], respawn_at int64[F] (-1: none due), visited bool[H, W], ring int64[max(window, 1)],
+    ws int64[N_WORLD]).
+    """
+    H, W = terrain.shape
+    F = food.shape[0]
+    units = np.empty(F, dtype=np.int64)
+    respawn_at = np.empty(F, dtype=np.int64)
+    visited = np.empty((H, W), dtype=np.bool_)
+    ring = np.empty(max(env[E_BLOCKED_WINDOW], 1), dtype=np.int64)
+    ws = np.empty(N_WORLD, dtype=np.int64)
+    world_reset(terrain, food, env, start, stats, units, respawn_at, visited, ring, ws)
+    return units, respawn_at, visited, ring, ws
+
+
+@njit
+def world_reset(terrain, food, env, start, stats, units, respawn_at, visited, ring, ws):  # type: ignore[no-untyped-def]
+    """A lifetime's fresh world in caller-provided state (shapes as :func:`world_begin` returns them;
+    contents ignored; allocates nothing, so CUDA kernels run it too): every present source full, the
+    start visited, heading (1, 0), ``energy_start``, an empty blocked ring; ``stats`` zeroed with one
+    cell explored."""
+    H, W = terrain.shape
+    for f in range(food.shape[0]):
+        units[f] = env[E_FOOD_UNITS] if food[f, 0] >= 0 else 0
+        respawn_at[f] = -1
+    for yy in range(H):
+        for xx in range(W):
+            visited[yy, xx] = False
+    for j in range(ring.shape[0]):
+        ring[j] = 0
+    for j in range(N_WORLD):
+        ws[j] = 0
+    ws[W_X] = start[0]
+    ws[W_Y] = start[1]
+    visited[start[1], start[0]] = True
+    ws[W_HX] = 1
+    ws[W_ENERGY] = env[E_ENERGY_START]
+    for j in range(N_STATS):
+        stats[j] = 0
+    stats[S_EXPLORED] = 1
+
+
+@njit
+def world_sense(terrain, food, env, units, respawn_at, ring, ws, t, sensors):  # type: ignore[no-untyped-def]
+    """Steps 1-2 of tick ``t``: respawn due sources, then the six sensor trits into ``sensors`` (int8[6])."""
+    H, W = terrain.shape
+    F = food.shape[0]
+    x = ws[W_X]
+    y = ws[W_Y]
+    for f in range(F):
+        if respawn_at[f] == t:
+            units[f] = env[E_FOOD_UNITS]
+            respawn_at[f] = -1
+    here = -1
+    best_d = env[E_SENSE_RADIUS] + 1
+    best_f = -1
+    for f in range(F):
+        if units[f] <= 0:
+            continue
+        dx = food[f, 0] - x
+        dy = food[f, 1] - y
+        if dx == 0 and dy == 0:
+            here = f
+        d = max(abs(dx), abs(dy))
+        if d < best_d:
+            best_d = d
+            best_f = f
+    sensors[0] = 1 if here >= 0 else 0
+    if best_f >= 0 and here < 0:
+        sensors[1] = _sign(food[best_f, 0] - x)
+        sensors[2] = _sign(food[best_f, 1] - y)
+    else:
+        sensors[1] = 0
+        sensors[2] = 0
+    ax = x + ws[W_HX]
+    ay = y + ws[W_HY]
+    sensors[3] = 1 if (0 <= ax < W and 0 <= ay < H and terrain[ay, ax] == 0) else -1
+    window = env[E_BLOCKED_WINDOW]
+    hits = 0
+    for j in range(window):
+        hits += ring[j]
+    if window > 0 and hits >= env[E_BLOCKED_HITS]:
+        sensors[4] = -1
+    elif ws[W_CLEAR] >= env[E_CLEAR_STREAK]:
+        sensors[4] = 1
+    else:
+        sensors[4] = 0
+    energy = ws[W_ENERGY]
+    if 3 * energy >= 2 * env[E_ENERGY_MAX]:
+        sensors[5] = 1
+    elif 3 * energy < env[E_ENERGY_MAX]:
+        sensors[5] = -1
+    else:
+        sensors[5] = 0
+
+
+@njit
+def world_act(terrain, food, env, units, respawn_at, visited, ring, ws, mx, my, t, stats):  # type: ignore[no-untyped-def]
+    """Steps 4-6 of tick ``t`` for the motor trits (mx, my): move or collide, eat, metabolism, and
+    the tick counted in ``stats``. Returns (collided, index of the source eaten from or -1); the
+    brain's side of a collision (arousal) and of eating (dopamine) is the caller's."""
+    H, W = terrain.shape
+    F = food.shape[0]
+    window = env[E_BLOCKED_WINDOW]
+    collided = False
+    if mx != 0 or my != 0:
+        ws[W_HX] = mx
+        ws[W_HY] = my
+        nx = ws[W_X] + mx
+        ny = ws[W_Y] + my
+        if 0 <= nx < W and 0 <= ny < H and terrain[ny, nx] == 0:
+            ws[W_X] = nx
+            ws[W_Y] = ny
+            if not visited[ny, nx]:
+                visited[ny, nx] = True
+                stats[S_EXPLORED] += 1
+            ws[W_CLEAR] += 1
+            if window > 0:
+                ring[ws[W_RING_POS]] = 0
+        else:
+            collided = True
+            stats[S_COLLISIONS] += 1
+            ws[W_CLEAR] = 0
+            if window > 0:
+                ring[ws[W_RING_POS]] = 1
+        if window > 0:
+            ws[W_RING_POS] = (ws[W_RING_POS] + 1) % window
+    eaten = -1
+    for f in range(F):
+        if units[f] > 0 and food[f, 0] == ws[W_X] and food[f, 1] == ws[W_Y]:
+            eaten = f
+            units[f] -= 1
+            stats[S_FOOD] += 1
+            ws[W_ENERGY] = min(env[E_ENERGY_MAX], ws[W_ENERGY] + env[E_ENERGY_FOOD])
+            if units[f] == 0:
+                respawn_at[f] = t + env[E_RESPAWN]
+            break
+    ws[W_ENERGY] -= env[E_METABOLISM]
+    if collided:
+        ws[W_ENERGY] -= env[E_COLLISION_COST]
+    stats[S_TICKS] += 1
+    return collided, eaten
+
+
+@njit
+def tally_step(stats, counts, prev_firing):  # type: ignore[no-untyped-def]
+    """Add one network step's criticality counters (``counts[3:6]`` = #+1, #-1, #updated over
+    non-input neurons) to ``stats``; returns this step's firing count (the next call's ``prev_firing``)."""
+    firing = counts[3] + counts[4]
+    stats[S_POS] += counts[3]
+    stats[S_NEG] += counts[4]
+    stats[S_ALIVE] += counts[5]
+    if prev_firing > 0:
+        stats[S_BR_NUM] += firing
+        stats[S_BR_DEN] += prev_firing
+    return firing
+
+
+@njit
+def world_record(trace, food_trace, t, ws, mx, my, collided, eaten, firing, units, stats):  # type: ignore[no-untyped-def]
+    """Tick ``t`` into ``trace[t]`` and ``food_trace[t]`` when there is room for it."""
+    if t < trace.shape[0]:
+        trace[t, T_X] = ws[W_X]
+        trace[t, T_Y] = ws[W_Y]
+        trace[t, T_MOVE_X] = mx
+        trace[t, T_MOVE_Y] = my
+        trace[t, T_COLLIDED] = 1 if collided else 0
+        trace[t, T_EATEN] = eaten
+        trace[t, T_ENERGY] = ws[W_ENERGY]
+        trace[t, T_EXPLORED] = stats[S_EXPLORED]
+        trace[t, T_FIRING] = firing
+        for f in range(units.shape[0]):
+            food_trace[t, f] = units[f]
+
+
 @njit
 def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-def]
          g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
@@ -180,7 +370,7 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
              n_hidden, P, base, ticks, steps_per_tick, stats, trace, food_trace,
              np.empty((2, cap), dtype=np.int32), np.empty((N_SYN_F, cap)), np.empty((2, cap), dtype=np.bool_),
              np.empty(cap, dtype=np.int8), np.empty((N_NEU_F, N)), np.empty((2, N), dtype=np.int8),
-             np.empty(N, dtype=np.bool_), np.empty(N_NEUROMODULATORS), np.empty(6 + N_SENSORS, dtype=np.int64),
+             np.empty(N, dtype=np.bool_), np.empty(N_NEUROMODULATORS), np.empty(N_LIFE_INTS, dtype=np.int64),
              np.empty((2, F), dtype=np.int64), np.empty((H, W), dtype=np.bool_),
              np.empty(max(env[E_BLOCKED_WINDOW], 1), dtype=np.int64))
 
@@ -189,6 +379,7 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
 N_SYN_F = 6  # synapse floats: w_fast, w_slow, w_meta, integrity, pre trace, post trace
 N_NEU_F = 6  # neuron floats: V, a, r, health, I, M
 N_NEUROMODULATORS = 4
+N_LIFE_INTS = 6 + N_SENSORS + N_WORLD  # int64 scratch: step counts, sensor trits, world state
 
 
 @njit
@@ -202,24 +393,15 @@ def lifetime(terrain, food, start, env, agent, life_rng,  # type: ignore[no-unty
     Scratch (contents ignored; capacity ``cap`` = :func:`synapse_capacity`, ``N`` neurons, ``F``
     food sources): ``syn_i`` int32[2, cap] (pre, post), ``syn_f`` float64[N_SYN_F, cap], ``syn_b``
     bool[2, cap] (silent, modulatory), ``stype`` int8[cap], ``neu_f`` float64[N_NEU_F, N], ``neu_i``
-    int8[2, N] (state, type), ``active`` bool[N], ``nm`` float64[4], ``ints`` int64[6 + N_SENSORS]
-    (step counts, then the sensor trits), ``food_state`` int64[2, F] (units, respawn tick),
-    ``visited`` bool[H, W], ``hits_ring`` int64[max(blocked_window, 1)].
+    int8[2, N] (state, type), ``active`` bool[N], ``nm`` float64[4], ``ints`` int64[N_LIFE_INTS] (step
+    counts, the sensor trits, the world state ``ws``), ``food_state`` int64[2, F] (units, respawn tick),
+    ``visited`` bool[H, W], ``hits_ring`` int64[max(blocked_window, 1)]; the world parts as :func:`world_reset`.
     """
-    H, W = terrain.shape
-    F = food.shape[0]
     N = N_SENSORS + n_hidden + N_MOTORS
     S0 = g_pre.shape[0]
-    pre = syn_i[0]
-    post = syn_i[1]
-    wf = syn_f[0]
-    ws = syn_f[1]
-    wm = syn_f[2]
-    integ = syn_f[3]
-    pre_tr = syn_f[4]
-    post_tr = syn_f[5]
-    silent = syn_b[0]
-    modul = syn_b[1]
+    pre, post = syn_i[0], syn_i[1]
+    wf, ws, wm, integ, pre_tr, post_tr = syn_f[0], syn_f[1], syn_f[2], syn_f[3], syn_f[4], syn_f[5]
+    silent, modul = syn_b[0], syn_b[1]
     for k in range(S0):
         pre[k] = g_pre[k]
         post[k] = g_post[k]
@@ -233,14 +415,8 @@ def lifetime(terrain, food, start, env, agent, life_rng,  # type: ignore[no-unty
         post_tr[k] = 0.0
         stype[k] = K.synapse_label(silent[k], modul[k], wf[k], ws[k])
     n_syn = S0
-    V = neu_f[0]
-    a = neu_f[1]
-    r = neu_f[2]
-    h = neu_f[3]
-    I = neu_f[4]
-    M = neu_f[5]
-    s = neu_i[0]
-    ntype = neu_i[1]
+    V, a, r, h, I, M = neu_f[0], neu_f[1], neu_f[2], neu_f[3], neu_f[4], neu_f[5]
+    s, ntype = neu_i[0], neu_i[1]
     for i in range(N):
         V[i] = 0.0
         a[i] = 0.0
@@ -253,80 +429,18 @@ def lifetime(terrain, food, start, env, agent, life_rng,  # type: ignore[no-unty
         nm[x] = base[x]
     no_ext = I[:0]
     counts = ints[:6]
-    sensors = ints[6:]
+    sensors = ints[6:6 + N_SENSORS]
+    world = ints[6 + N_SENSORS:]
     th_exc = P[K.P_TH_EXC]
 
     units = food_state[0]
     respawn_at = food_state[1]
-    for f in range(F):
-        units[f] = env[E_FOOD_UNITS] if food[f, 0] >= 0 else 0
-        respawn_at[f] = -1
-    for yy in range(H):
-        for xx in range(W):
-            visited[yy, xx] = False
-    x = start[0]
-    y = start[1]
-    visited[y, x] = True
-    hx = 1
-    hy = 0
-    energy = env[E_ENERGY_START]
-    window = env[E_BLOCKED_WINDOW]
-    for j in range(hits_ring.shape[0]):
-        hits_ring[j] = 0
-    ring_pos = 0
-    clear_run = 0
+    world_reset(terrain, food, env, start, stats, units, respawn_at, visited, hits_ring, world)
     mu = 0.0
-    for j in range(N_STATS):
-        stats[j] = 0
-    stats[S_EXPLORED] = 1
     prev_firing = -1
 
     for t in range(ticks):
-        # 1. respawn
-        for f in range(F):
-            if respawn_at[f] == t:
-                units[f] = env[E_FOOD_UNITS]
-                respawn_at[f] = -1
-        # 2. sensors
-        here = -1
-        best_d = env[E_SENSE_RADIUS] + 1
-        best_f = -1
-        for f in range(F):
-            if units[f] <= 0:
-                continue
-            dx = food[f, 0] - x
-            dy = food[f, 1] - y
-            if dx == 0 and dy == 0:
-                here = f
-            d = max(abs(dx), abs(dy))
-            if d < best_d:
-                best_d = d
-                best_f = f
-        sensors[0] = 1 if here >= 0 else 0
-        if best_f >= 0 and here < 0:
-            sensors[1] = _sign(food[best_f, 0] - x)
-            sensors[2] = _sign(food[best_f, 1] - y)
-        else:
-            sensors[1] = 0
-            sensors[2] = 0
-        ax = x + hx
-        ay = y + hy
-        sensors[3] = 1 if (0 <= ax < W and 0 <= ay < H and terrain[ay, ax] == 0) else -1
-        hits = 0
-        for j in range(window):
-            hits += hits_ring[j]
-        if window > 0 and hits >= env[E_BLOCKED_HITS]:
-            sensors[4] = -1
-        elif clear_run >= env[E_CLEAR_STREAK]:
-            sensors[4] = 1
-        else:
-            sensors[4] = 0
-        if 3 * energy >= 2 * env[E_ENERGY_MAX]:
-            sensors[5] = 1
-        elif 3 * energy < env[E_ENERGY_MAX]:
-            sensors[5] = -1
-        else:
-            sensors[5] = 0
+        world_sense(terrain, food, env, units, respawn_at, hits_ring, world, t, sensors)
         # 3. think: clamp the sensors before every network step
         P[K.P_META_LEVEL] = mu
         for _ in range(steps_per_tick):
@@ -335,72 +449,19 @@ def lifetime(terrain, food, start, env, agent, life_rng,  # type: ignore[no-unty
                 V[i] = exact_mul(sensors[i], th_exc)
             n_syn = K.step_once(V, s, a, r, h, active, ntype, pre, post, wf, ws, wm, silent, modul, integ,
                                 pre_tr, post_tr, stype, n_syn, nm, base, P, life_rng, I, M, no_ext, counts)
-            firing = counts[3] + counts[4]
-            stats[S_POS] += counts[3]
-            stats[S_NEG] += counts[4]
-            stats[S_ALIVE] += counts[5]
-            if prev_firing > 0:
-                stats[S_BR_NUM] += firing
-                stats[S_BR_DEN] += prev_firing
-            prev_firing = firing
-        # 4-5. act
+            prev_firing = tally_step(stats, counts, prev_firing)
+        # 4-6. act, eat, metabolism; the brain's side of a collision and a meal
         mx = s[N - 2]
         my = s[N - 1]
-        collided = False
-        if mx != 0 or my != 0:
-            hx = mx
-            hy = my
-            nx = x + mx
-            ny = y + my
-            if 0 <= nx < W and 0 <= ny < H and terrain[ny, nx] == 0:
-                x = nx
-                y = ny
-                if not visited[y, x]:
-                    visited[y, x] = True
-                    stats[S_EXPLORED] += 1
-                clear_run += 1
-                if window > 0:
-                    hits_ring[ring_pos] = 0
-            else:
-                collided = True
-                stats[S_COLLISIONS] += 1
-                clear_run = 0
-                mu += agent[A_AROUSAL]
-                if window > 0:
-                    hits_ring[ring_pos] = 1
-            if window > 0:
-                ring_pos = (ring_pos + 1) % window
-        # 6. eat
-        eaten = -1
-        for f in range(F):
-            if units[f] > 0 and food[f, 0] == x and food[f, 1] == y:
-                eaten = f
-                units[f] -= 1
-                stats[S_FOOD] += 1
-                energy = min(env[E_ENERGY_MAX], energy + env[E_ENERGY_FOOD])
-                nm[K.DA] = min(1.0, nm[K.DA] + agent[A_REWARD_DA])
-                if units[f] == 0:
-                    respawn_at[f] = t + env[E_RESPAWN]
-                break
-        # 7-9. metabolism, meta decay, survival
-        energy -= env[E_METABOLISM]
+        collided, eaten = world_act(terrain, food, env, units, respawn_at, visited, hits_ring, world, mx, my, t, stats)
         if collided:
-            energy -= env[E_COLLISION_COST]
+            mu += agent[A_AROUSAL]
+        if eaten >= 0:
+            nm[K.DA] = min(1.0, nm[K.DA] + agent[A_REWARD_DA])
+        # 7. meta decay, survival
         mu = exact_mul(mu, agent[A_META_DECAY])  # the next tick adds to it: never fused (engine._exact)
-        stats[S_TICKS] += 1
-        if t < trace.shape[0]:
-            trace[t, T_X] = x
-            trace[t, T_Y] = y
-            trace[t, T_MOVE_X] = mx
-            trace[t, T_MOVE_Y] = my
-            trace[t, T_COLLIDED] = 1 if collided else 0
-            trace[t, T_EATEN] = eaten
-            trace[t, T_ENERGY] = energy
-            trace[t, T_EXPLORED] = stats[S_EXPLORED]
-            trace[t, T_FIRING] = prev_firing
-            for f in range(F):
-                food_trace[t, f] = units[f]
-        if energy <= 0:
+        world_record(trace, food_trace, t, world, mx, my, collided, eaten, prev_firing, units, stats)
+        if world[W_ENERGY] <= 0:
             break
     stats[S_FINAL_SYNAPSES] = n_syn
 

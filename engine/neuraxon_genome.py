@@ -1,8 +1,9 @@
 """Mutation of a Neuraxon genome for the training walk of the Neuraxon task (algo 0).
 
-A genome is a network at birth: synapses in list order (``pre``/``post`` int32, ``wf``/``ws``/``wm``
-float64, ``silent``/``modul`` bool; arrays with capacity for ``max_syn``) plus six per-network
-parameters ``gp`` float64[N_GENES] (indices ``G_*``). Bounds and ranges come in ``limits``
+A genome is a network at birth: synapses in list order (``pre``/``post``/``branch`` int32,
+``wf``/``ws``/``wm`` float64, ``silent``/``modul`` bool; arrays with capacity for ``max_syn``; the
+dendritic ``branch`` is Neuraxon v2's and stays 0 for v1) plus six per-network parameters ``gp``
+float64[N_GENES] (indices ``G_*``). Bounds and ranges come in ``limits``
 float64[N_LIMITS] (indices ``L_*``). All draws come from the walk's RNG, in the order documented
 in docs/neuraxon-task.md.
 """
@@ -27,6 +28,10 @@ N_GENES = 6
 
 #: Hard bounds of each gene (the walk clips to them): (low, high) per gene index.
 GENE_BOUNDS = ((0.01, 3.0), (-3.0, -0.01), (1.0, 100.0), (1.0, 50.0), (2.0, 500.0), (0.0, 0.5))
+#: Neuraxon v2 has no membrane time constant (its DSN decay replaced the ODE): its gene 2 is the DSN
+#: bias (``dsn_bias``), which sets how slowly the state forgets. The other genes are v1's.
+G_DSN_BIAS = G_TAU_M
+GENE_BOUNDS_V2 = ((0.01, 3.0), (-3.0, -0.01), (-5.0, 5.0), (1.0, 50.0), (2.0, 500.0), (0.0, 0.5))
 
 # The ``limits`` vector: gene bounds (2 per gene), init ranges of new synapses' weights, sigmas.
 L_GENE_LO = 0  # + gene index
@@ -49,8 +54,8 @@ OP_REMOVE = 92  # u < 92: remove a synapse; otherwise toggle one synapse's silen
 
 
 @njit
-def mutate(pre, post, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n_in, n_out,  # type: ignore[no-untyped-def]
-           max_syn, limits, rng):
+def mutate(pre, post, branch, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n_in, n_out,  # type: ignore[no-untyped-def]
+           n_branches, max_syn, limits, rng):
     """Apply one mutation in place; returns the new synapse count.
 
     Draw order: ``u = below(100)``; then by kind:
@@ -61,7 +66,8 @@ def mutate(pre, post, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n_in, n_o
       ``clip(g + δ·(hi_j - lo_j), lo_j, hi_j)``.
     * add (u < 82): ``p = below(N)``, ``q = below(N)``; if p ≠ q, not output→input, the pair is new
       and ``n < max_syn``: append with w_fast, w_slow, w_meta ``uniform`` in the init ranges,
-      not silent, modulatory if ``random() < 0.2``. Otherwise nothing changes.
+      not silent, modulatory if ``random() < 0.2``, on branch ``below(n_branches)`` when
+      ``n_branches > 1`` (else branch 0, no draw: v1). Otherwise nothing changes.
     * remove (u < 92): ``k = below(n)``; synapse k is removed, the order of the rest kept.
     * toggle (else): ``k = below(n)``; synapse k's silent flag flips.
 
@@ -103,12 +109,14 @@ def mutate(pre, post, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n_in, n_o
         wm[k] = uniform(rng, limits[L_WM_MIN], limits[L_WM_MAX])
         silent[k] = False
         modul[k] = random(rng) < 0.2
+        branch[k] = below(rng, n_branches) if n_branches > 1 else 0
         return n_syn + 1
     elif u < OP_REMOVE:
         k = below(rng, n_syn)
         for j in range(k, n_syn - 1):
             pre[j] = pre[j + 1]
             post[j] = post[j + 1]
+            branch[j] = branch[j + 1]
             wf[j] = wf[j + 1]
             ws[j] = ws[j + 1]
             wm[j] = wm[j + 1]
@@ -119,6 +127,47 @@ def mutate(pre, post, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n_in, n_o
         k = below(rng, n_syn)
         silent[k] = not silent[k]
     return n_syn
+
+
+@njit
+def copy_synapses(n, pre, post, branch, wf, ws, wm, silent, modul,  # type: ignore[no-untyped-def]
+                  d_pre, d_post, d_branch, d_wf, d_ws, d_wm, d_silent, d_modul):
+    """The first ``n`` synapses of a genome into another genome's arrays (the walk's trial copy)."""
+    d_pre[:n] = pre[:n]
+    d_post[:n] = post[:n]
+    d_branch[:n] = branch[:n]
+    d_wf[:n] = wf[:n]
+    d_ws[:n] = ws[:n]
+    d_wm[:n] = wm[:n]
+    d_silent[:n] = silent[:n]
+    d_modul[:n] = modul[:n]
+
+
+@njit
+def propose(genome, trial, n_syn, n_neurons, n_in, n_out, n_branches, max_syn, mutations, limits, rng):  # type: ignore[no-untyped-def]
+    """One walk step's candidate: ``genome`` (pre, post, branch, wf, ws, wm, silent, modul, genes) with
+    ``n_syn`` synapses copied into ``trial`` (the same arrays, as big), then ``mutations`` mutations
+    applied to it. Returns the candidate's synapse count."""
+    pre, post, branch, wf, ws, wm, silent, modul, genes = genome
+    t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_genes = trial
+    copy_synapses(n_syn, pre, post, branch, wf, ws, wm, silent, modul,
+                  t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul)
+    t_genes[:] = genes
+    t_n = n_syn
+    for _ in range(mutations):
+        t_n = mutate(t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_n, t_genes, n_neurons, n_in,
+                     n_out, n_branches, max_syn, limits, rng)
+    return t_n
+
+
+@njit
+def keep(trial, genome, n_syn):  # type: ignore[no-untyped-def]
+    """A kept candidate: its first ``n_syn`` synapses and its genes become the genome's."""
+    t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul, t_genes = trial
+    pre, post, branch, wf, ws, wm, silent, modul, genes = genome
+    copy_synapses(n_syn, t_pre, t_post, t_branch, t_wf, t_ws, t_wm, t_silent, t_modul,
+                  pre, post, branch, wf, ws, wm, silent, modul)
+    genes[:] = t_genes
 
 
 @njit

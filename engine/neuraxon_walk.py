@@ -94,6 +94,14 @@ def fitness(terrains, foods, starts, lifes, env, agent,  # type: ignore[no-untyp
     F.live_many(terrains, foods, starts, lifes, env, agent, pre[:n_syn], post[:n_syn], wf[:n_syn], ws[:n_syn],
                 wm[:n_syn], silent[:n_syn], modul[:n_syn], n_hidden, P, base, ticks, steps_per_tick,
                 np.arange(W), stats)
+    return median_fitness(stats, fw)
+
+
+@njit
+def median_fitness(stats, fw):  # type: ignore[no-untyped-def]
+    """The task fitness from each world's lifetime statistics (int64[W, N_STATS]): the lower median
+    of the world fitnesses, floored at 0 (docs §7)."""
+    W = stats.shape[0]
     values = np.empty(W, dtype=np.int64)
     for w in range(W):
         values[w] = world_fitness(stats[w], fw)
@@ -116,40 +124,19 @@ def walk(terrains, foods, starts, lifes, env, agent,  # type: ignore[no-untyped-
         current = fitness(terrains, foods, starts, lifes, env, agent, pre, post, wf, ws, wm, silent, modul,
                           n_syn, genes, n_hidden, P_base, base, ticks, steps_per_tick, fw, stats)
     first = current
-    t_pre = pre.copy()
-    t_post = post.copy()
-    t_wf = wf.copy()
-    t_ws = ws.copy()
-    t_wm = wm.copy()
-    t_silent = silent.copy()
-    t_modul = modul.copy()
-    t_genes = genes.copy()
+    branch = np.zeros(pre.shape[0], dtype=np.int32)  # v1 has no dendritic branches
+    genome = (pre, post, branch, wf, ws, wm, silent, modul, genes)
+    trial = (pre.copy(), post.copy(), branch.copy(), wf.copy(), ws.copy(), wm.copy(), silent.copy(), modul.copy(),
+             genes.copy())
+    t_pre, t_post, _, t_wf, t_ws, t_wm, t_silent, t_modul, t_genes = trial  # v1's fitness takes no branches
     accepted = 0
     for _ in range(steps):
-        t_pre[:n_syn] = pre[:n_syn]
-        t_post[:n_syn] = post[:n_syn]
-        t_wf[:n_syn] = wf[:n_syn]
-        t_ws[:n_syn] = ws[:n_syn]
-        t_wm[:n_syn] = wm[:n_syn]
-        t_silent[:n_syn] = silent[:n_syn]
-        t_modul[:n_syn] = modul[:n_syn]
-        t_genes[:] = genes
-        t_n = n_syn
-        for _ in range(mutations):
-            t_n = G.mutate(t_pre, t_post, t_wf, t_ws, t_wm, t_silent, t_modul, t_n, t_genes, N, F.N_SENSORS,
-                           F.N_MOTORS, max_syn, limits, rng)
+        t_n = G.propose(genome, trial, n_syn, N, F.N_SENSORS, F.N_MOTORS, 1, max_syn, mutations, limits, rng)
         f = fitness(terrains, foods, starts, lifes, env, agent, t_pre, t_post, t_wf, t_ws, t_wm, t_silent,
                     t_modul, t_n, t_genes, n_hidden, P_base, base, ticks, steps_per_tick, fw, stats)
         if f >= current:
             current = f
             accepted += 1
             n_syn = t_n
-            pre[:n_syn] = t_pre[:n_syn]
-            post[:n_syn] = t_post[:n_syn]
-            wf[:n_syn] = t_wf[:n_syn]
-            ws[:n_syn] = t_ws[:n_syn]
-            wm[:n_syn] = t_wm[:n_syn]
-            silent[:n_syn] = t_silent[:n_syn]
-            modul[:n_syn] = t_modul[:n_syn]
-            genes[:] = t_genes
+            G.keep(trial, genome, n_syn)
     return current, n_syn, accepted, first

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "miner.commands.score",
     "miner.commands.verify_vectors",
     "miner.commands.workserver",
+    "miner.commands.ledger",
 )
 
 #: Exit code for usage and configuration errors (argparse uses the same).

@@ -226,12 +226,12 @@ class MinerDaemon:
             from protocol.server.embedded import start_embedded  # noqa: PLC0415 - only in embedded mode
 
             overrides: dict[str, Any] = {"port": s.embedded_port} if s.embedded_port else {}
-            self.embedded = await start_embedded(**overrides)
+            self.embedded = await start_embedded(algo=s.algo, **overrides)
             urls = [self.embedded.ws_url]
             if wallet is None:
                 token = self.embedded.login_token
             log.info("embedded_server_started", url=self.embedded.ws_url, http=self.embedded.http_url,
-                     detail="no server configured: mining the demo task on the embedded work server")
+                     algo=s.algo, detail="no server configured: mining the demo task on the embedded work server")
         else:
             urls = list(s.servers)
         self.endpoints = [ServerEndpoint.parse(url, i, s.transport) for i, url in enumerate(urls)]

@@ -106,6 +106,10 @@ class MinerSettings(BaseModel):
         description="Failed iterations in a row (the scorer raised) of one worker thread after which the miner "
                     "reports itself unhealthy (/readyz 503, systemd STATUS); workers keep restarting with a "
                     "backoff, and one good iteration makes the miner healthy again.")
+    algo: Literal["neuraxon", "bpp9000", "bpp9000-v1301"] = Field(
+        "neuraxon", description="What the embedded demo work server offers (without servers): neuraxon, bpp9000 "
+                                "(the current version, qubic/core v1.305: a chain on the production task) or "
+                                "bpp9000-v1301. With servers, the servers choose the work.")
     bpp9000_changes: int = Field(10, ge=1, le=10,
                                  description="bpp9000 jobs: L, the LUT entries changed per walk step "
                                              "(nonce byte 1).")

@@ -75,6 +75,8 @@ class ErrorCode(IntEnum):
     """The score misses both ``Threshold`` and ``ShareThreshold``."""
     PARENT_NOT_BEATEN = 308
     """The job names a parent and the score does not improve on it."""
+    WRONG_PARENT = 309
+    """The submit's ``ParentId`` is not the parent its job extends (a chain solution names its parent)."""
 
     # 4xx: flow control.
     RATE_LIMITED = 400

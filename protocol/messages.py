@@ -341,13 +341,19 @@ class StratumJob(_BaseMessage):
                 "identity": self.identity if identity is None else identity}
 
     def submit(self, nonce: str | bytes, claimed_score: int) -> StratumSubmit:
-        """The :class:`StratumSubmit` for a result of this job."""
+        """The :class:`StratumSubmit` for a result of this job (naming the job's parent, if any)."""
         text = nonce.hex() if isinstance(nonce, bytes | bytearray) else nonce
-        return StratumSubmit(job_id=self.job_id, epoch=self.epoch, nonce=text, claimed_score=claimed_score)
+        return StratumSubmit(job_id=self.job_id, epoch=self.epoch, nonce=text, claimed_score=claimed_score,
+                             parent_id=None if self.parent is None else self.parent.parent_id)
 
 
 class StratumSubmit(_BaseMessage):
-    """A result: ``Nonce`` scored ``ClaimedScore`` on job ``JobId``. The server recomputes the score."""
+    """A result: ``Nonce`` scored ``ClaimedScore`` on job ``JobId``. The server recomputes the score.
+
+    ``ParentId`` names the parent network the walk extended (the job's ``Parent.ParentId``); a chain
+    solution names it, and a server refuses one naming another parent with ``WRONG_PARENT``.
+    Optional: absent means the job's parent (or none).
+    """
 
     METHOD: ClassVar[str] = "StratumSubmit"
     method: Literal["StratumSubmit"] = "StratumSubmit"
@@ -355,6 +361,7 @@ class StratumSubmit(_BaseMessage):
     epoch: EpochNumber
     nonce: Hex32
     claimed_score: ScoreValue
+    parent_id: Identifier | None = None
 
 
 class StratumAck(_BaseMessage):

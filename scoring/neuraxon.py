@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +33,7 @@ from engine.neuraxon_json import ParsedNetwork, emit_network, parse_network
 from engine.neuraxon_params import NetworkFormatError, NetworkParameters
 from engine.rng import state_from_bytes
 from scoring.ids import k12, nonce_bytes, public_key
-from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec
+from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecBase
 from scoring.registry import Parent, ParentError
 
 __all__ = ["DEFAULT_TASK", "Genome", "Parent", "ParentError", "PreparedTask", "TaskSpec", "WalkResult", "Walks",
@@ -42,6 +43,7 @@ __all__ = ["DEFAULT_TASK", "Genome", "Parent", "ParentError", "PreparedTask", "T
 #: World indices at or above this are held-out worlds, never used by a walk.
 HELDOUT_BASE = 1 << 31
 
+T = TypeVar("T")
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
@@ -134,14 +136,14 @@ class PreparedTask:
         )
 
 
-def world_seeds(spec: TaskSpec, index: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+def world_seeds(spec: TaskSpecBase, index: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """(world-generation RNG, lifetime RNG) of world ``index``: K12(seed ‖ "world"|"life" ‖ u32le)."""
     i = index.to_bytes(4, "little")
     return (state_from_bytes(k12(spec.seed_bytes, b"world", i)),
             state_from_bytes(k12(spec.seed_bytes, b"life", i)))
 
 
-def build_worlds(spec: TaskSpec, indices: list[int]) -> tuple[Any, Any, Any, Any]:
+def build_worlds(spec: TaskSpecBase, indices: list[int]) -> tuple[Any, Any, Any, Any]:
     env = spec.environment
     terrains, foods, starts, lifes = [], [], [], []
     for idx in indices:
@@ -156,10 +158,21 @@ def build_worlds(spec: TaskSpec, indices: list[int]) -> tuple[Any, Any, Any, Any
             np.stack(starts), np.stack(lifes))
 
 
-@lru_cache(maxsize=16)
-def _prepare(canonical: bytes) -> PreparedTask:
-    spec = TaskSpec.from_dict(json.loads(canonical))
-    env, net, pl = spec.environment, spec.network, spec.plasticity
+@dataclass(frozen=True)
+class TaskVectors:
+    """The kernel vectors a task's sections give whatever its model: ``env`` int64[N_ENV], ``agent``
+    float64[N_AGENT], ``limits`` float64[N_LIMITS] (gene bounds, init ranges, sigmas), ``fw``
+    int64[N_FW] (fitness and criticality weights)."""
+
+    env: npt.NDArray[np.int64]
+    agent: F64
+    limits: F64
+    fw: npt.NDArray[np.int64]
+
+
+def task_vectors(spec: TaskSpecBase, gene_bounds: tuple[tuple[float, float], ...]) -> TaskVectors:
+    """The :class:`TaskVectors` of ``spec`` with ``gene_bounds`` (the model's, per gene)."""
+    env, net, pl = spec.environment, spec.network, spec.plasticity  # type: ignore[attr-defined]
     env_vec = np.zeros(F.N_ENV, dtype=np.int64)
     env_vec[F.E_FOOD_UNITS] = env.food_units
     env_vec[F.E_RESPAWN] = env.respawn_ticks
@@ -172,16 +185,14 @@ def _prepare(canonical: bytes) -> PreparedTask:
     env_vec[F.E_BLOCKED_WINDOW] = env.blocked_window
     env_vec[F.E_BLOCKED_HITS] = env.blocked_hits
     env_vec[F.E_CLEAR_STREAK] = env.clear_streak
-    agent = np.array([pl.arousal_per_collision, pl.meta_decay, pl.reward_dopamine])
+    agent = np.array([pl.arousal_per_collision, pl.meta_decay, pl.reward_dopamine, pl.meta_gain])
     limits = np.zeros(G.N_LIMITS)
-    for j, (lo, hi) in enumerate(G.GENE_BOUNDS):
+    for j, (lo, hi) in enumerate(gene_bounds):
         limits[G.L_GENE_LO + j] = lo
         limits[G.L_GENE_HI + j] = hi
     limits[G.L_WF_MIN:G.L_WF_MIN + 6] = [*net.w_fast_init, *net.w_slow_init, *net.w_meta_init]
     limits[G.L_SIGMA_W] = spec.walk.weight_sigma
     limits[G.L_SIGMA_P] = spec.walk.gene_sigma
-    gene_ranges = np.array([net.threshold_exc, net.threshold_inh, net.tau_m, net.tau_fast, net.tau_slow,
-                            net.learning_rate])
     fit, crit = spec.fitness, spec.criticality
     fw = np.zeros(WK.N_FW, dtype=np.int64)
     fw[WK.FW_FOOD], fw[WK.FW_EXPLORE], fw[WK.FW_SURVIVE], fw[WK.FW_COLLISION] = (
@@ -190,9 +201,19 @@ def _prepare(canonical: bytes) -> PreparedTask:
         crit.branching_weight, crit.branching_band, crit.branching_width)
     fw[WK.FW_ACT_WEIGHT], (fw[WK.FW_ACT_LO], fw[WK.FW_ACT_HI]), fw[WK.FW_ACT_WIDTH] = (
         crit.activity_weight, crit.activity_band, crit.activity_width)
+    return TaskVectors(env_vec, agent, limits, fw)
+
+
+@lru_cache(maxsize=16)
+def _prepare(canonical: bytes) -> PreparedTask:
+    spec = TaskSpec.from_dict(json.loads(canonical))
+    net, pl = spec.network, spec.plasticity
+    vec = task_vectors(spec, G.GENE_BOUNDS)
+    gene_ranges = np.array([net.threshold_exc, net.threshold_inh, net.tau_m, net.tau_fast, net.tau_slow,
+                            net.learning_rate])
     terrains, foods, starts, lifes = build_worlds(spec, list(range(spec.worlds)))
-    prep = PreparedTask(spec, spec.task_id, env_vec, agent, np.zeros(K.N_PARAMS), np.zeros(4), limits,
-                        gene_ranges, fw, terrains, foods, starts, lifes)
+    prep = PreparedTask(spec, spec.task_id, vec.env, vec.agent, np.zeros(K.N_PARAMS), np.zeros(4), vec.limits,
+                        gene_ranges, vec.fw, terrains, foods, starts, lifes)
     params = prep.network_parameters(gene_ranges[:, 0])
     P = params.vector()
     P[K.P_META_GAIN] = pl.meta_gain
@@ -318,11 +339,12 @@ def walk(prep: PreparedTask, start: Genome, rng: npt.NDArray[np.uint64], threads
     accepted = 0
     trial = genome.copy()
     N = prep.n_neurons
+    branch = np.zeros(spec.network.max_synapses, dtype=np.int32)  # v1 has no dendritic branches
     for _ in range(spec.walk.steps):
         _copy_into(trial, genome)
         for _ in range(spec.walk.mutations):
-            trial.n_syn = G.mutate(trial.pre, trial.post, trial.wf, trial.ws, trial.wm, trial.silent, trial.modul,
-                                   trial.n_syn, trial.genes, N, F.N_SENSORS, F.N_MOTORS,
+            trial.n_syn = G.mutate(trial.pre, trial.post, branch, trial.wf, trial.ws, trial.wm, trial.silent,
+                                   trial.modul, trial.n_syn, trial.genes, N, F.N_SENSORS, F.N_MOTORS, 1,
                                    spec.network.max_synapses, prep.limits, rng)
         fit = evaluate(prep, trial, threads)
         if fit >= current:
@@ -392,6 +414,30 @@ def genome_from_network(prep: PreparedTask, network: dict[str, Any]) -> Genome:
                           parsed.wm, parsed.silent, parsed.modul, genes)
 
 
+class RootCache(Generic[T]):
+    """Each identity's start (its root network and that network's fitness), made once; the last
+    ``kept`` identities are kept. Thread-safe (two threads may both make a missing root; either
+    result is the same)."""
+
+    def __init__(self, kept: int) -> None:
+        self.kept = kept
+        self._roots: OrderedDict[bytes, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pk: bytes, make: Callable[[bytes], T]) -> T:
+        with self._lock:
+            found = self._roots.get(pk)
+            if found is not None:
+                self._roots.move_to_end(pk)
+                return found
+        made = make(pk)
+        with self._lock:
+            self._roots[pk] = made
+            while len(self._roots) > self.kept:
+                self._roots.popitem(last=False)
+        return made
+
+
 class Walks:
     """The walks of one (task, parent): the task prepared once, and where each walk starts.
 
@@ -415,25 +461,17 @@ class Walks:
             if actual != parent.score:
                 raise ParentError(f"parent network scores {actual}, not the claimed {parent.score}")
             self._parent_start = (genome, actual)
-        self._roots: OrderedDict[bytes, tuple[Genome, int]] = OrderedDict()
-        self._roots_lock = threading.Lock()
+        self._roots: RootCache[tuple[Genome, int]] = RootCache(self.ROOTS_KEPT)
 
     def start(self, pk: bytes) -> tuple[Genome, int]:
         """The start genome of ``pk``'s walks and its fitness."""
         if self._parent_start is not None:
             return self._parent_start
-        with self._roots_lock:
-            found = self._roots.get(pk)
-            if found is not None:
-                self._roots.move_to_end(pk)
-                return found
+        return self._roots.get(pk, self._root)
+
+    def _root(self, pk: bytes) -> tuple[Genome, int]:
         genome = root_genome(self.prep, pk)
-        made = (genome, evaluate(self.prep, genome))
-        with self._roots_lock:
-            self._roots[pk] = made
-            while len(self._roots) > self.ROOTS_KEPT:
-                self._roots.popitem(last=False)
-        return made
+        return genome, evaluate(self.prep, genome)
 
     def run(self, pk: bytes, nonce: bytes, threads: int = 1) -> WalkResult:
         """The walk of (``pk``, ``nonce``): its score and best network."""

@@ -1,8 +1,13 @@
 """The Neuraxon training task (algo 0): a pure-data task spec, validated before any computation.
 
-A task is JSON (docs/neuraxon-task.md §2). :func:`TaskSpec.from_dict` checks every field — type,
-range, consistency and a total work budget — and raises :class:`TaskSpecError` naming the field;
-:func:`TaskSpec.to_dict` gives the canonical object whose K12 hash is the task id.
+A task is JSON (docs/neuraxon-task.md §2). Its ``model`` names the brain: absent (or ``"v1"``) a
+Neuraxon v1.0 network, :class:`TaskSpec`; ``"v2"`` a Neuraxon v2.0 network, :class:`TaskSpecV2`
+(docs §10). The two share the world, the walk, the fitness and the criticality sections and differ
+in ``network`` and ``plasticity``. ``from_dict`` checks every field — type, range, consistency and
+a total work budget — and raises :class:`TaskSpecError` naming the field; ``to_dict`` gives the
+canonical object whose K12 hash is the task id (a v1 task's has no ``model`` key, so every v1 task
+keeps the id it always had). Which class reads a description is the scoring registry's choice
+(:func:`scoring.registry.resolve`).
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from engine.neuraxon_genome import GENE_BOUNDS
+from engine.neuraxon_genome import GENE_BOUNDS, GENE_BOUNDS_V2
 from scoring.ids import k12
 
-__all__ = ["DEFAULT_TASK", "Criticality", "Fitness", "Foraging", "NetworkSpec", "Plasticity",
-           "TaskSpec", "TaskSpecError", "Walk"]
+__all__ = ["DEFAULT_TASK", "DEFAULT_TASK_V2", "Criticality", "Fitness", "Foraging", "NetworkSpec", "NetworkSpecV2",
+           "Plasticity", "PlasticityV2", "TaskSpec", "TaskSpecBase", "TaskSpecError", "TaskSpecV2", "Walk"]
 
 #: Seed of the default task's worlds: K12("neuraxon foraging default task").
 DEFAULT_SEED = k12(b"neuraxon foraging default task").hex()
@@ -69,6 +74,8 @@ class _Section:
     """A task-spec section: ``LIMITS`` per field, and cross-field checks in ``_validate``."""
 
     LIMITS: ClassVar[_Limits] = {}
+    #: Fields of another model's section that this one refuses, with the reason.
+    REFUSED: ClassVar[dict[str, str]] = {}
 
     def _validate(self, where: str) -> None:
         """Raise :class:`TaskSpecError` if fields contradict each other (none by default)."""
@@ -163,6 +170,61 @@ class NetworkSpec(_Section):
 
 
 @dataclass(frozen=True)
+class NetworkSpecV2(_Section):
+    """A Neuraxon v2 brain (docs §10): shape, Watts–Strogatz topology, the genes' initial ranges, a
+    few of v2's dynamics; every other v2 parameter is upstream's default."""
+
+    hidden: int = 16
+    max_synapses: int = 400
+    dendritic_branches: int = 3
+    ws_k: int = 6
+    ws_beta: float = 0.3
+    threshold_exc: tuple[float, float] = (0.2, 0.6)
+    threshold_inh: tuple[float, float] = (-0.6, -0.2)
+    dsn_bias: tuple[float, float] = (-1.0, 1.0)
+    tau_fast: tuple[float, float] = (3.0, 8.0)
+    tau_slow: tuple[float, float] = (20.0, 80.0)
+    learning_rate: tuple[float, float] = (0.01, 0.1)
+    w_fast_init: tuple[float, float] = (-0.8, 0.8)
+    w_slow_init: tuple[float, float] = (-0.4, 0.4)
+    w_meta_init: tuple[float, float] = (-0.3, 0.3)
+    spontaneous_firing_rate: float = 0.02
+    synapse_formation_prob: float = 0.0
+    synapse_death_prob: float = 0.01
+    synapse_integrity_threshold: float = 0.1
+    neuron_health_decay: float = 0.001
+    neuron_death_threshold: float = 0.1
+    dopamine_baseline: float = 0.15
+    serotonin_baseline: float = 0.15
+    acetylcholine_baseline: float = 0.15
+    norepinephrine_baseline: float = 0.15
+    dsn_enabled: bool = True
+    ctsn_enabled: bool = True
+    chrono_enabled: bool = True
+    agmp_enabled: bool = True
+
+    LIMITS: ClassVar[_Limits] = {
+        "hidden": (int, 0, 4096), "max_synapses": (int, 0, 10**6), "dendritic_branches": (int, 1, 16),
+        "ws_k": (int, 2, 64), "ws_beta": (float, 0.0, 1.0),
+        "threshold_exc": ("range", *GENE_BOUNDS_V2[0]), "threshold_inh": ("range", *GENE_BOUNDS_V2[1]),
+        "dsn_bias": ("range", *GENE_BOUNDS_V2[2]), "tau_fast": ("range", *GENE_BOUNDS_V2[3]),
+        "tau_slow": ("range", *GENE_BOUNDS_V2[4]), "learning_rate": ("range", *GENE_BOUNDS_V2[5]),
+        "w_fast_init": ("range", -1.0, 1.0), "w_slow_init": ("range", -1.0, 1.0),
+        "w_meta_init": ("range", -0.5, 0.5),
+        # -1 switches the spontaneous kick off (0 still leaves v2's alpha2 term)
+        "spontaneous_firing_rate": (float, -1.0, 1.0), "synapse_formation_prob": (float, 0.0, 1.0),
+        "synapse_death_prob": (float, 0.0, 1.0), "synapse_integrity_threshold": (float, 0.0, 1.0),
+        "neuron_health_decay": (float, 0.0, 1.0), "neuron_death_threshold": (float, -1.0, 1.0),
+        "dopamine_baseline": (float, 0.0, 1.0), "serotonin_baseline": (float, 0.0, 1.0),
+        "acetylcholine_baseline": (float, 0.0, 1.0), "norepinephrine_baseline": (float, 0.0, 1.0),
+        "dsn_enabled": (bool,), "ctsn_enabled": (bool,), "chrono_enabled": (bool,), "agmp_enabled": (bool,),
+    }
+    REFUSED: ClassVar[dict[str, str]] = {
+        name: "a v1 parameter; v2 networks have no such field (docs §10)"
+        for name in ("connection_probability", "tau_m", "tau_meta", "stdp_window", "neuromod_decay_rate")}
+
+
+@dataclass(frozen=True)
 class Plasticity(_Section):
     """The named mining extensions (docs §5): meta signal and consolidation."""
 
@@ -177,6 +239,26 @@ class Plasticity(_Section):
         "meta_gain": (float, 0.0, 100.0), "arousal_per_collision": (float, 0.0, 100.0),
         "meta_decay": (float, 0.0, 1.0), "consolidation": (float, 0.0, 1.0),
         "reward_dopamine": (float, 0.0, 1.0), "traces": (bool,),
+    }
+
+
+@dataclass(frozen=True)
+class PlasticityV2(_Section):
+    """The meta signal and reward of a v2 task (docs §10): μ scales v2's learning rate; eating is a
+    phasic dopamine burst."""
+
+    meta_gain: float = 2.0
+    arousal_per_collision: float = 1.0
+    meta_decay: float = 0.8
+    reward_dopamine: float = 0.5
+
+    LIMITS: ClassVar[_Limits] = {
+        "meta_gain": (float, 0.0, 100.0), "arousal_per_collision": (float, 0.0, 100.0),
+        "meta_decay": (float, 0.0, 1.0), "reward_dopamine": (float, 0.0, 1.0),
+    }
+    REFUSED: ClassVar[dict[str, str]] = {
+        "consolidation": "v1 only: v2's w_slow keeps its own leak (tau_slow is a gene)",
+        "traces": "v1 only: v2 always updates its STDP traces",
     }
 
 
@@ -237,7 +319,8 @@ def _section(cls: type[_S], obj: Any, where: str) -> _S:
     limits = cls.LIMITS
     unknown = sorted(set(obj) - set(limits))
     if unknown:
-        raise TaskSpecError(f"{where}.{unknown[0]}: unknown field")
+        why = cls.REFUSED.get(unknown[0], "unknown field")
+        raise TaskSpecError(f"{where}.{unknown[0]}: {why}")
     values: dict[str, Any] = {}
     for name, spec in limits.items():
         if name not in obj:
@@ -268,14 +351,16 @@ def _plain(obj: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """One Neuraxon task. ``seed`` (64 hex) generates the worlds; see docs/neuraxon-task.md."""
+class TaskSpecBase:
+    """What every Neuraxon task has, whatever its brain: the worlds, the lifetime, the walk, the
+    fitness and the criticality terms. ``seed`` (64 hex) generates the worlds; see docs/neuraxon-task.md.
+
+    Subclasses add ``network`` and ``plasticity`` sections and name their ``MODEL``.
+    """
 
     name: str = "foraging-default"
     seed: str = DEFAULT_SEED
     environment: Foraging = field(default_factory=Foraging)
-    network: NetworkSpec = field(default_factory=NetworkSpec)
-    plasticity: Plasticity = field(default_factory=Plasticity)
     lifetime_ticks: int = 150
     steps_per_tick: int = 2
     worlds: int = 5
@@ -285,15 +370,26 @@ class TaskSpec:
     threshold: int = 1500
     version: int = 1
 
+    #: The ``model`` value this class reads.
+    MODEL: ClassVar[str] = ""
+    NETWORK: ClassVar[type[_Section]] = _Section
+    PLASTICITY: ClassVar[type[_Section]] = _Section
+    #: Work units per network update (synapse or neuron) in the budget: what one costs relative to v1.
+    UPDATE_COST: ClassVar[int] = 1
+
     @classmethod
-    def from_dict(cls, obj: Any) -> TaskSpec:
+    def from_dict(cls, obj: Any) -> Self:
         """Validate a task object (missing fields take the defaults); raises :class:`TaskSpecError`."""
         if not isinstance(obj, dict):
             raise TaskSpecError(f"task: must be an object, got {type(obj).__name__}")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} | {"model"}
         unknown = sorted(set(obj) - known)
         if unknown:
             raise TaskSpecError(f"task.{unknown[0]}: unknown field")
+        model = _check("task.model", obj.get("model", "v1"), str)
+        if model != cls.MODEL:
+            raise TaskSpecError(f"task.model: {model!r} is not a {cls.MODEL} task (the scoring registry picks "
+                                "the reader of each model)")
         version = _check("task.version", obj.get("version", 1), int)
         if version != 1:
             raise TaskSpecError(f"task.version: unsupported version {version} (this miner knows 1)")
@@ -301,31 +397,38 @@ class TaskSpec:
         if len(seed) != 64 or any(c not in "0123456789abcdef" for c in seed):
             raise TaskSpecError("task.seed: must be 64 lower-case hex digits (32 bytes)")
         d = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-        spec = cls(
-            name=_check("task.name", obj.get("name", d["name"]), str),
-            seed=seed,
-            environment=_section(Foraging, obj.get("environment"), "task.environment"),
-            network=_section(NetworkSpec, obj.get("network"), "task.network"),
-            plasticity=_section(Plasticity, obj.get("plasticity"), "task.plasticity"),
-            lifetime_ticks=_check("task.lifetime_ticks", obj.get("lifetime_ticks", d["lifetime_ticks"]), int, 1,
-                                  10**6),
-            steps_per_tick=_check("task.steps_per_tick", obj.get("steps_per_tick", d["steps_per_tick"]), int, 1,
-                                  100),
-            worlds=_check("task.worlds", obj.get("worlds", d["worlds"]), int, 1, 101),
-            walk=_section(Walk, obj.get("walk"), "task.walk"),
-            fitness=_section(Fitness, obj.get("fitness"), "task.fitness"),
-            criticality=_section(Criticality, obj.get("criticality"), "task.criticality"),
-            threshold=_check("task.threshold", obj.get("threshold", d["threshold"]), int, 0, 2**62),
-            version=version,
-        )
+        values: dict[str, Any] = {
+            "name": _check("task.name", obj.get("name", d["name"]), str),
+            "seed": seed,
+            "environment": _section(Foraging, obj.get("environment"), "task.environment"),
+            "network": _section(cls.NETWORK, obj.get("network"), "task.network"),
+            "plasticity": _section(cls.PLASTICITY, obj.get("plasticity"), "task.plasticity"),
+            "lifetime_ticks": _check("task.lifetime_ticks", obj.get("lifetime_ticks", d["lifetime_ticks"]), int, 1,
+                                     10**6),
+            "steps_per_tick": _check("task.steps_per_tick", obj.get("steps_per_tick", d["steps_per_tick"]), int, 1,
+                                     100),
+            "worlds": _check("task.worlds", obj.get("worlds", d["worlds"]), int, 1, 101),
+            "walk": _section(Walk, obj.get("walk"), "task.walk"),
+            "fitness": _section(Fitness, obj.get("fitness"), "task.fitness"),
+            "criticality": _section(Criticality, obj.get("criticality"), "task.criticality"),
+            "threshold": _check("task.threshold", obj.get("threshold", d["threshold"]), int, 0, 2**62),
+            "version": version,
+        }
+        if "model" in d:
+            values["model"] = model
+        spec = cls(**values)
         spec._check_budget()
         return spec
 
+    def _shape(self) -> tuple[int, int, float]:
+        """(hidden neurons, max_synapses, synapse_formation_prob) of the network section."""
+        raise NotImplementedError
+
     def _check_budget(self) -> None:
-        n = 6 + self.network.hidden + 2
-        syn = self.network.max_synapses + (
-            self.lifetime_ticks * self.steps_per_tick if self.network.synapse_formation_prob > 0 else 0)
-        per_step = syn + n
+        hidden, max_synapses, formation = self._shape()
+        n = 6 + hidden + 2
+        syn = max_synapses + (self.lifetime_ticks * self.steps_per_tick if formation > 0 else 0)
+        per_step = (syn + n) * self.UPDATE_COST
         work = (self.walk.steps + 1) * self.worlds * self.lifetime_ticks * self.steps_per_tick * per_step
         if work > MAX_WORK:
             raise TaskSpecError(
@@ -360,14 +463,52 @@ class TaskSpec:
     def seed_bytes(self) -> bytes:
         return bytes.fromhex(self.seed)
 
-    def replace(self, **changes: Any) -> TaskSpec:
+    def replace(self, **changes: Any) -> Self:
         """A modified copy, re-validated (nested sections may be given as dicts)."""
         obj = self.to_dict()
         for key, value in changes.items():
-            obj[key] = value.to_dict() if isinstance(value, TaskSpec) else _plain(
+            obj[key] = value.to_dict() if isinstance(value, TaskSpecBase) else _plain(
                 asdict(value) if hasattr(value, "__dataclass_fields__") else value)
-        return TaskSpec.from_dict(obj)
+        return type(self).from_dict(obj)
+
+
+@dataclass(frozen=True)
+class TaskSpec(TaskSpecBase):
+    """A Neuraxon v1 task (``model`` absent or ``"v1"``; the canonical form has no ``model`` key)."""
+
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    plasticity: Plasticity = field(default_factory=Plasticity)
+
+    MODEL: ClassVar[str] = "v1"
+    NETWORK: ClassVar[type[_Section]] = NetworkSpec
+    PLASTICITY: ClassVar[type[_Section]] = Plasticity
+
+    def _shape(self) -> tuple[int, int, float]:
+        n = self.network
+        return n.hidden, n.max_synapses, n.synapse_formation_prob
+
+
+@dataclass(frozen=True)
+class TaskSpecV2(TaskSpecBase):
+    """A Neuraxon v2 task (``"model": "v2"``, docs §10)."""
+
+    name: str = "foraging-default-v2"
+    model: str = "v2"
+    network: NetworkSpecV2 = field(default_factory=NetworkSpecV2)
+    plasticity: PlasticityV2 = field(default_factory=PlasticityV2)
+
+    MODEL: ClassVar[str] = "v2"
+    NETWORK: ClassVar[type[_Section]] = NetworkSpecV2
+    PLASTICITY: ClassVar[type[_Section]] = PlasticityV2
+    #: A v2 update costs about five times a v1 one (docs/neuraxon-v2.md, Throughput).
+    UPDATE_COST: ClassVar[int] = 5
+
+    def _shape(self) -> tuple[int, int, float]:
+        n = self.network
+        return n.hidden, n.max_synapses, n.synapse_formation_prob
 
 
 #: The task the demo, the embedded work server and the benchmarks use.
 DEFAULT_TASK = TaskSpec.from_dict({})
+#: The same world, walk and fitness with a Neuraxon v2 brain.
+DEFAULT_TASK_V2 = TaskSpecV2.from_dict({"model": "v2"})

@@ -393,8 +393,18 @@ def _neuraxon_version(description: TaskDescription) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def _unversioned(description: TaskDescription) -> str | None:
-    return None
+def _bpp9000_version(description: TaskDescription) -> str | None:
+    # A versioned task document (JSON bytes) names its "model"; a bare core task file is what v1.301
+    # pools serve, so it keeps meaning v1.301 (the default, v1.305, always comes as a document).
+    if not isinstance(description, bytes):
+        return None
+    if not description.startswith(b"{"):
+        return "v1301"
+    try:
+        model = json.loads(description).get("model")
+    except (ValueError, AttributeError):
+        return None  # the default entry's load_task says what is wrong
+    return model if isinstance(model, str) else None
 
 
 @dataclass(frozen=True)
@@ -426,8 +436,8 @@ class Family:
 FAMILIES: Final[Mapping[int, Family]] = {
     0: Family(0, "neuraxon", higher_is_better=True, nonce_head_bytes=0, default_version="v1",
               version_of=_neuraxon_version),
-    1: Family(1, "bpp9000", higher_is_better=False, nonce_head_bytes=3, default_version="v1301",
-              version_of=_unversioned),
+    1: Family(1, "bpp9000", higher_is_better=False, nonce_head_bytes=3, default_version="v1305",
+              version_of=_bpp9000_version),
 }
 
 
@@ -445,9 +455,14 @@ _ENTRIES_LOCK = threading.Lock()
 
 
 def _load_entries() -> list[Algorithm]:
-    from scoring.algorithms import bpp9000_v1301, neuraxon_v1  # noqa: PLC0415 - numba loads on first use
+    from scoring.algorithms import (  # noqa: PLC0415 - numba loads on first use
+        bpp9000_v1301,
+        bpp9000_v1305,
+        neuraxon_v1,
+        neuraxon_v2,
+    )
 
-    return [neuraxon_v1.ENTRY, bpp9000_v1301.ENTRY]
+    return [neuraxon_v1.ENTRY, neuraxon_v2.ENTRY, bpp9000_v1305.ENTRY, bpp9000_v1301.ENTRY]
 
 
 def _check(table: list[Algorithm]) -> list[Algorithm]:

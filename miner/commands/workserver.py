@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from miner.commands.ledger import add_database_arguments, database_from_args
+
 EXIT_BAD_INPUT = 2
 #: Environment variables of the admin token (the flags win over them), so it need not show in ``ps``.
 ADMIN_TOKEN_ENV = "NEURAXON_WORKSERVER_ADMIN_TOKEN"
@@ -57,18 +59,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="first ban length; each further ban of the same account or address doubles it, up to "
                              "a day (default 60)")
     work = p.add_argument_group("work")
-    work.add_argument("--db", default="workserver.sqlite",
-                      help="SQLite ledger (default ./workserver.sqlite; ':memory:' keeps nothing)")
+    add_database_arguments(work, default="workserver.sqlite")
     work.add_argument("--task", type=Path, action="append", default=[], help="task spec JSON (repeatable; "
                       "default: the built-in default Neuraxon task)")
     work.add_argument("--demo", action="store_true", help="serve the embedded demo task (low threshold)")
+    work.add_argument("--demo-v2", action="store_true", help="with --demo: also serve the demo Neuraxon v2 task "
+                      "(sessions are dealt the tasks in turn)")
     work.add_argument("--threshold", type=int, help="solution threshold for every task (default: each task's)")
     work.add_argument("--no-training", action="store_true", help="do not hand out the best network as parent")
     work.add_argument("--bpp9000-task", type=Path, help="also serve this bpp9000 task file (algo 1; the verifier "
                       "builds a 512 MiB pool per mining seed)")
     work.add_argument("--bpp9000-seed", help="mining seed of the bpp9000 jobs (64 hex digits; required with "
                       "--bpp9000-task)")
-    work.add_argument("--bpp9000-threshold", type=int, help="bpp9000 solution threshold (default: qubic/core's)")
+    work.add_argument("--bpp9000-threshold", type=int, help="bpp9000 solution threshold (default: qubic/core's): "
+                      "v1.305, the most errors in frame 0 (an advance always counts); v1.301, the error count")
+    work.add_argument("--bpp9000-version", choices=("v1305", "v1301"), default="v1305",
+                      help="bpp9000 scorer of the task: v1305 (current, qubic/core v1.305: a chain, each new best "
+                           "network the parent of new jobs unless --no-training) or v1301 (default v1305)")
     work.add_argument("--epoch", type=int, default=1, help="epoch of the jobs (default 1)")
     work.add_argument("--idle", action="store_true", help="start in the idle phase (all-zero seed)")
     work.add_argument("--idle-schedule", metavar="WORK:IDLE", help="repeat WORK seconds of work, IDLE of idle")
@@ -92,6 +99,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     work.add_argument("--verify-workers", type=int, help="verification workers (default: CPU count)")
     work.add_argument("--verify-mode", choices=("thread", "process"), default="process",
                       help="verify in separate processes (default: no GIL shared with the network loop) or threads")
+    work.add_argument("--verifier", default="local", metavar="local|tcp://HOST:PORT",
+                      help="where scores are recomputed: 'local' (default: the worker pool in this process) or a "
+                      "Dask scheduler's address (needs the 'pool' extra; see docs/pool.md)")
+    work.add_argument("--verifier-connect-timeout", type=float, default=10.0, metavar="S",
+                      help="seconds to wait for the Dask scheduler at start before exiting with code 2 (default 10)")
     work.add_argument("--verify-nice", type=int, default=10,
                       help="nice increment of verification workers, so job pushes keep priority (default 10)")
     logs = p.add_argument_group("logging")
@@ -170,12 +182,14 @@ def _config(args: argparse.Namespace) -> Any:
     from protocol.server.tasks import TaskLoadError, default_tasks, demo_tasks, load_task_file, neuraxon_task
 
     training = not args.no_training
+    if args.demo_v2 and not args.demo:
+        raise _InputError("--demo-v2 needs --demo")
     try:
         if args.task:
             tasks = [load_task_file(path, threshold=args.threshold, training=training) for path in args.task]
         elif args.demo:
-            tasks = demo_tasks(training=training) if args.threshold is None else \
-                demo_tasks(threshold=args.threshold, training=training)
+            tasks = demo_tasks(training=training, v2=args.demo_v2) if args.threshold is None else \
+                demo_tasks(threshold=args.threshold, training=training, v2=args.demo_v2)
         else:
             tasks = [neuraxon_task(t.payload, threshold=args.threshold, training=training) for t in default_tasks()]
     except TaskLoadError as exc:
@@ -196,13 +210,17 @@ def _config(args: argparse.Namespace) -> Any:
             schedule = IdleSchedule(work_s, idle_s)
         except ValueError:
             raise _InputError("--idle-schedule must be WORK:IDLE, two positive numbers of seconds") from None
-    db = None if args.db == ":memory:" else Path(args.db)
+    try:  # ':memory:' keeps nothing
+        database = database_from_args(args)
+    except ValueError as exc:
+        raise _InputError(str(exc)) from None
     admin_token = _admin_token(args, os.environ)
     try:
         abuse = AbusePolicy(max_wrong_claims=args.max_wrong_claims, ban_seconds=args.ban_seconds,
                             ban_max_seconds=max(86_400.0, args.ban_seconds))
         return ServerConfig(
-            host=args.host, port=args.port, db_path=db, tasks=tuple(tasks), epoch=args.epoch, identity=identity,
+            host=args.host, port=args.port, db_path=database.path, database=database, tasks=tuple(tasks),
+            epoch=args.epoch, identity=identity,
             access_tokens=_tokens(args), allow_wallets=not args.no_wallets, wallet_allowlist=allow,
             admin_token=admin_token, tls_cert=args.tls_cert, tls_key=args.tls_key, abuse=abuse,
             max_connections_per_address=args.max_connections_per_address,
@@ -210,6 +228,7 @@ def _config(args: argparse.Namespace) -> Any:
             ping_interval_seconds=args.ping_interval, max_inflight_per_account=args.max_inflight_per_account,
             max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
             verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
+            verifier=args.verifier, verifier_connect_seconds=args.verifier_connect_timeout,
             parent_refresh_seconds=args.parent_refresh, parent_bar_walks=args.parent_bar_walks,
             calibration_walks=args.calibration_walks,
             share_interval_seconds=args.share_interval, retarget_seconds=args.retarget, vardiff=not args.no_vardiff,
@@ -221,8 +240,10 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _bpp9000_task(args: argparse.Namespace) -> Any:
-    from protocol.server.bpp9000 import bpp9000_task
+    from protocol.server.bpp9000 import bpp9000_task, frame_task
     from scoring.bpp9000 import TaskFileError
+    from scoring.bpp9000_frame import Rating, rating_score
+    from scoring.registry import TaskError
 
     if args.bpp9000_seed is None:
         raise _InputError("--bpp9000-task needs --bpp9000-seed (the mining seed, 64 hex digits)")
@@ -231,8 +252,11 @@ def _bpp9000_task(args: argparse.Namespace) -> Any:
     except OSError as exc:
         raise _InputError(f"cannot read --bpp9000-task {args.bpp9000_task}: {exc.strerror}") from None
     try:
-        return bpp9000_task(data, seed=args.bpp9000_seed, threshold=args.bpp9000_threshold)
-    except (TaskFileError, ValueError) as exc:
+        if args.bpp9000_version == "v1301":
+            return bpp9000_task(data, seed=args.bpp9000_seed, threshold=args.bpp9000_threshold)
+        threshold = None if args.bpp9000_threshold is None else rating_score(Rating(args.bpp9000_threshold, 0))
+        return frame_task(data, seed=args.bpp9000_seed, threshold=threshold, training=not args.no_training)
+    except (TaskFileError, TaskError, ValueError) as exc:
         raise _InputError(f"--bpp9000-task {args.bpp9000_task}: {exc}") from None
 
 
@@ -245,14 +269,19 @@ async def _serve(config: Any) -> int:
 
     from protocol.server.admission import throttled_exception_handler
     from protocol.server.server import WorkServer
+    from protocol.server.verify import VerifierUnavailableError
 
     log = structlog.get_logger("workserver")
-    # asyncio reports some faults once per occurrence (an accept failing with EMFILE, say, every
-    # retry): at most one line per message and interval, with the count of the ones left out.
-    asyncio.get_running_loop().set_exception_handler(throttled_exception_handler())
     server = WorkServer(config)
+    # asyncio reports some faults once per occurrence: at most one line per message and interval, with
+    # the count of the ones left out; an accept failing with EMFILE is the guard's open_files refusal.
+    asyncio.get_running_loop().set_exception_handler(
+        throttled_exception_handler(accept_exhausted=server.guard.accept_exhausted))
     try:
         await server.start()
+    except VerifierUnavailableError as exc:
+        print(f"error: --verifier: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except OSError as exc:
         log.error("workserver.bind_failed", host=config.host, port=config.port, error=str(exc))
         return 1
@@ -267,7 +296,7 @@ async def _serve(config: Any) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("workserver.listening", ws_url=server.ws_url, http_url=server.http_url,
-             db=str(config.db_path) if config.db_path else ":memory:")
+             db=config.database.describe() if config.database else str(config.db_path or ":memory:"))
     print(f"workserver ready: {server.ws_url} {server.http_url}", flush=True)
     try:
         await stop.wait()

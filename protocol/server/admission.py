@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import random
 import resource
@@ -110,12 +111,29 @@ class ThrottledLog:
         return count > 0
 
 
-def throttled_exception_handler(interval: float = 10.0) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+#: ``accept()`` failures that mean "out of descriptors or memory": asyncio pauses accepting for a
+#: second and retries; they are a refusal for lack of resources, not a fault.
+_ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def throttled_exception_handler(
+    interval: float = 10.0, *, accept_exhausted: Callable[[OSError], None] | None = None,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
     """An event-loop exception handler that reports each distinct message at most once per ``interval``
-    seconds (with how many occurred since), through the loop's default handler."""
+    seconds (with how many occurred since), through the loop's default handler.
+
+    ``accept_exhausted`` (e.g. :meth:`ConnectionGuard.accept_exhausted`) takes the ``accept()``
+    failures for lack of descriptors instead: the guard's budget keeps the server below the limit,
+    but descriptors opened elsewhere in the process (a busy verifier, the ledger) can still reach it
+    between two measurements, and that is reported as a refusal, not as a traceback."""
     throttle = ThrottledLog("asyncio", interval)
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (accept_exhausted is not None and isinstance(exc, OSError) and exc.errno in _ACCEPT_EXHAUSTED
+                and "accept" in str(context.get("message", ""))):
+            accept_exhausted(exc)
+            return
         message = str(context.get("message", ""))
         count = throttle.due(message)
         if count > 1:
@@ -227,6 +245,14 @@ class ConnectionGuard:
         # No lingering: a refusal must free its descriptor at once (close() still sends the answer).
         transport.write(_RESPONSES.get(reason, _RESPONSES["default"]))
         transport.close()
+
+    def accept_exhausted(self, exc: OSError) -> None:
+        """``accept()`` failed for lack of descriptors (asyncio retries in a second): count and log it
+        as an ``open_files`` refusal (throttled like the others) and measure the budget again."""
+        self.metrics.refused_connections.labels(reason="open_files").inc()
+        self._refused("open_files", error=exc.strerror or str(exc), open_connections=self.open,
+                      max_connections=self.max_connections)
+        self._measure()
 
     def close_all(self) -> None:
         """Stop admitting and close every connection still open or lingering (server shutdown)."""

@@ -11,12 +11,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from protocol.fields import Algo
 from protocol.server.abuse import AbusePolicy
+from protocol.server.database import Database
 from protocol.server.tasks import TaskEntry
 
 if TYPE_CHECKING:
     from protocol.server.verify import Verifier
 
-__all__ = ["IdleSchedule", "ServerConfig"]
+__all__ = ["VERIFIER_SCHEMES", "IdleSchedule", "ServerConfig"]
+
+#: Address schemes of a Dask scheduler that ``verifier`` accepts.
+VERIFIER_SCHEMES = ("tcp://", "tls://")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class ServerConfig:
     port: int = 8080
     #: SQLite ledger file; ``None`` keeps the ledger in memory (nothing survives a restart).
     db_path: Path | None = None
+    #: The ledger's database when given as ``--db`` (a SQLite path or a PostgreSQL URL shared by several
+    #: front-ends, see :mod:`protocol.server.database`); takes precedence over ``db_path``.
+    database: Database | None = None
     #: Tasks to hand out (the first one is the default for new sessions); empty = the default task.
     tasks: tuple[TaskEntry, ...] = ()
     epoch: int = 1
@@ -91,6 +98,11 @@ class ServerConfig:
     verify_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     #: ``thread``: a thread pool (numba releases the GIL); ``process``: separate processes.
     verify_mode: Literal["thread", "process"] = "thread"
+    #: Where verification runs: ``local`` (the pool above, in this process) or the address of a Dask
+    #: scheduler (``tcp://host:8786``; needs the ``pool`` extra, see ``docs/pool.md``).
+    verifier: str = "local"
+    #: Seconds to wait for the Dask scheduler at start (then the server refuses to start).
+    verifier_connect_seconds: float = 10.0
     #: Nice increment of verification workers, so the network loop keeps priority (0 = off).
     verify_nice: int = 10
     #: Seconds between periodic job pushes (Pool Connect sends one about every 30 s).
@@ -139,6 +151,11 @@ class ServerConfig:
             raise ValueError("verify_workers must be >= 1")
         if self.verify_mode not in ("thread", "process"):
             raise ValueError("verify_mode must be 'thread' or 'process'")
+        if self.verifier != "local" and not self.verifier.startswith(VERIFIER_SCHEMES):
+            raise ValueError(f"verifier must be 'local' or a Dask scheduler address "
+                             f"({', '.join(s + 'host:port' for s in VERIFIER_SCHEMES)}), got {self.verifier!r}")
+        if self.verifier_connect_seconds <= 0:
+            raise ValueError("verifier_connect_seconds must be positive")
         if not 0 <= self.epoch <= 0xFFFF:
             raise ValueError("epoch must be 0..65535")
         if self.calibration_walks < 0:

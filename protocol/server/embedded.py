@@ -11,8 +11,9 @@ The miner's zero-config default. Typical use, inside a running event loop::
 
 The demo task is the default Neuraxon task at :data:`~protocol.server.tasks.DEMO_THRESHOLD` (about one
 walk in 12 is a solution, so a 2-core machine finds some within seconds), with cumulative training:
-each new best network becomes the parent of the next jobs. Any wallet may log in (no token needed);
-:attr:`EmbeddedServer.login_token` is accepted too.
+each new best network becomes the parent of the next jobs. ``algo`` (the miner's ``--algo``) offers
+bpp9000 instead: ``bpp9000`` (core v1.305 on its production task, a chain) or ``bpp9000-v1301``.
+Any wallet may log in (no token needed); :attr:`EmbeddedServer.login_token` is accepted too.
 """
 
 from __future__ import annotations
@@ -89,17 +90,46 @@ DEMO_PARENT_REFRESH_SECONDS = 30.0
 DEMO_PARENT_BAR_WALKS = 32
 
 
+#: What ``start_embedded(algo=...)`` (the miner's ``--algo``) can offer: registry entry names.
+DEMO_ALGOS = ("neuraxon", "bpp9000", "bpp9000-v1301")
+
+
+#: Solution bar of the embedded v1.301 demo (lower is better): about the median of production-config
+#: walks on the demo seed (6 sampled 2026-12: 4178-5177).
+DEMO_V1301_THRESHOLD = 4450
+
+
+def _demo_algo_settings(algo: str) -> tuple[list[TaskEntry], dict[str, Any]]:
+    # bpp9000 walks take seconds each: no calibration or parent-bar sampling (they would keep the
+    # one verifier busy for minutes); a chain's parent is published as soon as it is the best.
+    from protocol.server.bpp9000 import DEMO_SEED, bpp9000_task, demo_frame_task  # noqa: PLC0415 - loads numba
+    from scoring.algorithms.bpp9000_v1305 import PRODUCTION_TASK_FILE  # noqa: PLC0415
+
+    quiet = {"calibration_walks": 0, "parent_bar_walks": 0, "parent_refresh_seconds": 0.0}
+    if algo == "bpp9000":
+        return [demo_frame_task()], quiet
+    if algo == "bpp9000-v1301":
+        return [bpp9000_task(PRODUCTION_TASK_FILE.read_bytes(), seed=DEMO_SEED, name="bpp9000-v1301-demo",
+                             threshold=DEMO_V1301_THRESHOLD)], quiet
+    raise ValueError(f"the embedded work server offers {', '.join(DEMO_ALGOS)}, not {algo!r}")
+
+
 async def start_embedded(db_path: Path | str | None = None, *, tasks: Sequence[TaskEntry] | None = None,
                          threshold: int = DEMO_THRESHOLD, training: bool = True, verify_workers: int = 1,
-                         **overrides: Any) -> EmbeddedServer:
+                         algo: str = "neuraxon", **overrides: Any) -> EmbeddedServer:
     """Start the demo work server on ``127.0.0.1`` with an ephemeral port and return it.
 
     * ``db_path`` — SQLite ledger file; ``None`` keeps the ledger in memory.
     * ``tasks`` — the task set (default: :func:`~protocol.server.tasks.demo_tasks` at ``threshold``,
       with cumulative ``training``).
     * ``verify_workers`` — verification threads (1: the miner in the same process wants the cores).
+    * ``algo`` — without ``tasks``, what the demo offers (:data:`DEMO_ALGOS`): the Neuraxon demo task,
+      the current bpp9000 (v1.305, production task and config, a chain) or bpp9000 v1.301.
     * ``overrides`` — any other :class:`ServerConfig` field (e.g. ``share_interval_seconds``).
     """
+    algo_overrides: dict[str, Any] = {}
+    if tasks is None and algo != "neuraxon":
+        tasks, algo_overrides = _demo_algo_settings(algo)
     login_token = secrets.token_urlsafe(16)
     admin_token = secrets.token_urlsafe(16)
     config = ServerConfig(
@@ -117,8 +147,8 @@ async def start_embedded(db_path: Path | str | None = None, *, tasks: Sequence[T
         parent_refresh_seconds=DEMO_PARENT_REFRESH_SECONDS,
         parent_bar_walks=DEMO_PARENT_BAR_WALKS,
     )
-    if overrides:
-        config = config.replace(**overrides)
+    if algo_overrides or overrides:
+        config = config.replace(**{**algo_overrides, **overrides})
     server = WorkServer(config)
     await server.start()
     return EmbeddedServer(server, login_token, admin_token)

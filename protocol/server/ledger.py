@@ -1,4 +1,5 @@
-"""The work server's ledger: SQLite in WAL mode, every accepted submission committed before its ack.
+"""The work server's ledger: SQLite in WAL mode (one server) or PostgreSQL (several front-ends sharing
+it, :mod:`protocol.server.database`), every accepted submission committed before its ack.
 
 What it keeps:
 
@@ -14,14 +15,15 @@ What it keeps:
 * ``calibration`` — each task's sampled score distribution (vardiff), so a restart skips it.
 * ``meta`` — schema version and the nonce-prefix allocator.
 
-Every SQL statement lives in :class:`SQL`, by name, so another database (PostgreSQL for several
-front-ends) ports one catalogue; :data:`CLIENT_STATEMENTS` names those a client can cause (a submit,
-a login, a download), each answered through an index in O(log n) rows of the ledger
+Every SQL statement lives in :class:`SQL`, by name, in SQL both databases run (PostgreSQL gets it
+through :func:`~protocol.server.database.to_postgres`); :data:`CLIENT_STATEMENTS` names those a
+client can cause (a submit, a login, a download), each answered through an index in O(log n) rows of the ledger
 (``tests/protocol/server/test_ledger.py`` counts the SQLite VM steps at a million rows).
 
 :class:`Ledger` is synchronous and owns one connection; :class:`AsyncLedger` runs it on one
-dedicated thread so the event loop never blocks on disk. ``synchronous=FULL``: a commit is on disk
-before the call returns, so an ack sent after it survives ``kill -9`` (and power loss).
+dedicated thread so the event loop never blocks on disk. ``synchronous=FULL`` (PostgreSQL: its default
+``synchronous_commit``): a commit is on disk before the call returns, so an ack sent after it
+survives ``kill -9`` (and power loss).
 
 Schema 2 added the epoch to the duplicate key, the ``accepted_by_job`` index and the ``accounts``
 table; a schema-1 file is migrated in place when it is opened (one transaction; ``accepted`` is
@@ -31,6 +33,7 @@ rebuilt, rows and ids kept; ``accounts`` is summed from ``workers``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import time
@@ -39,6 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from protocol.server.database import NOTIFY_CHANNEL, Database, connect_postgres, parse_database, to_postgres
 
 __all__ = [
     "CLIENT_STATEMENTS",
@@ -51,6 +56,7 @@ __all__ = [
     "ImprovementRow",
     "Ledger",
     "LedgerState",
+    "PayoutRow",
     "ProgressRow",
     "WorkerRow",
 ]
@@ -152,33 +158,44 @@ class SQL:
     SCHEMA_VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
     SET_SCHEMA_VERSION = ("INSERT INTO meta VALUES ('schema_version', ?)"
                           " ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+    #: Both databases: the meta rows a new ledger starts with (kept when another front-end made them).
+    INIT_META = "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
     INSERT_ACCEPTED = ("INSERT INTO accepted (kind, task_id, identity, nonce, score, job_id, epoch, threshold,"
                        " share_threshold, parent_id, account, worker, network_id, at)"
                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    # PostgreSQL has no lastrowid. (SQLite plans a RETURNING insert with the foreign-key scans it
+    # normally skips, so there the cursor's lastrowid is read instead.)
+    INSERT_ACCEPTED_RETURNING = INSERT_ACCEPTED + " RETURNING id"
     COUNT_SOLUTION = ("INSERT INTO workers (account, worker, solutions, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
-                      " ON CONFLICT (account, worker) DO UPDATE SET solutions = solutions + 1,"
+                      " ON CONFLICT (account, worker) DO UPDATE SET solutions = workers.solutions + 1,"
                       " last_seen = excluded.last_seen")
     COUNT_SHARE = ("INSERT INTO workers (account, worker, shares, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
-                   " ON CONFLICT (account, worker) DO UPDATE SET shares = shares + 1, last_seen = excluded.last_seen")
+                   " ON CONFLICT (account, worker) DO UPDATE SET shares = workers.shares + 1,"
+                   " last_seen = excluded.last_seen")
     COUNT_MISMATCH = ("INSERT INTO workers (account, worker, mismatches, first_seen, last_seen) VALUES (?, ?, 1, ?, ?)"
-                      " ON CONFLICT (account, worker) DO UPDATE SET mismatches = mismatches + 1,"
+                      " ON CONFLICT (account, worker) DO UPDATE SET mismatches = workers.mismatches + 1,"
                       " last_seen = excluded.last_seen")
     WORKER_EXISTS = "SELECT 1 FROM workers WHERE account = ? AND worker = ?"
     #: Parameters: account, new worker (0/1), solutions, shares, mismatches, results, last seen.
     COUNT_ACCOUNT = ("INSERT INTO accounts (account, workers, solutions, shares, mismatches, results, last_seen)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET"
-                     " workers = workers + excluded.workers, solutions = solutions + excluded.solutions,"
-                     " shares = shares + excluded.shares, mismatches = mismatches + excluded.mismatches,"
-                     " results = results + excluded.results, last_seen = excluded.last_seen")
+                     " workers = accounts.workers + excluded.workers,"
+                     " solutions = accounts.solutions + excluded.solutions, shares = accounts.shares + excluded.shares,"
+                     " mismatches = accounts.mismatches + excluded.mismatches,"
+                     " results = accounts.results + excluded.results, last_seen = excluded.last_seen")
     BEST_SCORE = "SELECT score FROM best WHERE task_id = ?"
-    INSERT_NETWORK = "INSERT OR IGNORE INTO networks VALUES (?, ?, ?, ?, ?, ?)"
-    SET_BEST = ("INSERT INTO best VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
-                " network_id = excluded.network_id, score = excluded.score, at = excluded.at")
+    INSERT_NETWORK = "INSERT INTO networks VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (network_id) DO NOTHING"
+    # The best only moves forward, decided in the row's own upsert: two front-ends committing at once
+    # on PostgreSQL cannot overwrite a better network with a worse one (the read before is a fast path).
+    SET_BEST_HIGHER = ("INSERT INTO best VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
+                       " network_id = excluded.network_id, score = excluded.score, at = excluded.at"
+                       " WHERE excluded.score > best.score RETURNING task_id")
+    SET_BEST_LOWER = SET_BEST_HIGHER.replace("excluded.score > best.score", "excluded.score < best.score")
     INSERT_BEST_HISTORY = ("INSERT INTO best_history (task_id, network_id, score, accepted_id, identity, worker, at)"
                            " VALUES (?, ?, ?, ?, ?, ?, ?)")
-    NEXT_PREFIX = "SELECT value FROM meta WHERE key = 'next_prefix'"
-    SET_NEXT_PREFIX = ("INSERT INTO meta VALUES ('next_prefix', ?) ON CONFLICT (key) DO UPDATE SET"
-                       " value = excluded.value")
+    # One statement: the row lock makes it a sequence that front-ends sharing the database all draw from.
+    ALLOCATE_PREFIXES = ("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT) WHERE key = 'next_prefix'"
+                         " RETURNING CAST(value AS INTEGER)")
     SAVE_CALIBRATION = ("INSERT INTO calibration VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET"
                         " scores = excluded.scores, seconds_per_walk = excluded.seconds_per_walk, at = excluded.at")
     IS_DUPLICATE = "SELECT 1 FROM accepted WHERE identity = ? AND task_id = ? AND epoch = ? AND nonce = ?"
@@ -196,7 +213,18 @@ class SQL:
                  " JOIN networks n USING (network_id)")
     LOAD_HISTORY = ("SELECT task_id, at, score, network_id, accepted_id, identity, worker FROM best_history"
                     " ORDER BY id")
-    LOAD_COUNTS = "SELECT task_id, SUM(kind = 'solution'), SUM(kind = 'share') FROM accepted GROUP BY task_id"
+    LOAD_COUNTS = ("SELECT task_id, SUM(CASE WHEN kind = 'solution' THEN 1 ELSE 0 END),"
+                   " SUM(CASE WHEN kind = 'share' THEN 1 ELSE 0 END) FROM accepted GROUP BY task_id")
+    BEST_OF = ("SELECT b.task_id, b.network_id, b.score, b.at, n.body FROM best b JOIN networks n USING (network_id)"
+               " WHERE b.task_id = ?")
+    LAST_IMPROVEMENT = ("SELECT at, score, network_id, accepted_id, identity, worker FROM best_history"
+                        " WHERE task_id = ? ORDER BY id DESC LIMIT 1")
+    # The payout report (``neuraxon-miner ledger``): an admin's whole-window reads.
+    WINDOW_COUNTS = ("SELECT account, SUM(CASE WHEN kind = 'solution' THEN 1 ELSE 0 END),"
+                     " SUM(CASE WHEN kind = 'share' THEN 1 ELSE 0 END) FROM accepted WHERE at >= ? AND at < ?"
+                     " GROUP BY account ORDER BY account")
+    WINDOW_BESTS = ("SELECT a.account, h.task_id, h.score FROM best_history h JOIN accepted a ON a.id = h.accepted_id"
+                    " WHERE h.at >= ? AND h.at < ? ORDER BY h.id")
     LOAD_CALIBRATION = "SELECT task_id, scores, seconds_per_walk FROM calibration"
     WORKERS = ("SELECT account, worker, solutions, shares, mismatches, first_seen, last_seen FROM workers"
                " ORDER BY account, worker")
@@ -221,13 +249,23 @@ CLIENT_STATEMENTS: dict[str, tuple[Any, ...]] = {
     "COUNT_MISMATCH": ("acct", "w", 0.0, 0.0),
     "BEST_SCORE": ("task",),
     "INSERT_NETWORK": ("n", "task", 1, b"{}", 1, 0.0),
-    "SET_BEST": ("task", "n", 1, 0.0),
+    "SET_BEST_HIGHER": ("task", "n", 1, 0.0),
+    "SET_BEST_LOWER": ("task", "n", 1, 0.0),
     "INSERT_BEST_HISTORY": ("task", "n", 1, 1, "ID", "w", 0.0),
-    "NEXT_PREFIX": (),
-    "SET_NEXT_PREFIX": ("1",),
+    "ALLOCATE_PREFIXES": (256,),
+    "BEST_OF": ("task",),
+    "LAST_IMPROVEMENT": ("task",),
 }
 
 T = TypeVar("T")
+
+#: Advisory-lock key under which PostgreSQL front-ends create or migrate the schema one at a time.
+_SCHEMA_LOCK = 0x4E58_4C45
+
+
+@functools.cache
+def _pg_statement(statement: str) -> str:
+    return to_postgres(statement)
 
 
 class DuplicateSubmissionError(Exception):
@@ -308,6 +346,17 @@ class ImprovementRow(ProgressRow):
     account: str
 
 
+@dataclass(frozen=True)
+class PayoutRow:
+    """An account's accepted results in a time window (``neuraxon-miner ledger``); ``best``: task id ->
+    the best score the account set on that task in the window."""
+
+    account: str
+    solutions: int
+    shares: int
+    best: dict[str, int]
+
+
 @dataclass
 class LedgerState:
     """What a starting server reloads: per task its best network, best-score history, counts and
@@ -320,41 +369,64 @@ class LedgerState:
 
 
 class Ledger:
-    """Synchronous ledger on one SQLite connection; use it from one thread (see :class:`AsyncLedger`)."""
+    """Synchronous ledger on one connection — SQLite (a path, ``None`` = in memory) or PostgreSQL (a
+    :class:`~protocol.server.database.Database` or URL); use it from one thread (see :class:`AsyncLedger`)."""
 
-    def __init__(self, path: Path | str | None) -> None:
-        self.path = None if path is None else Path(path)
-        target = ":memory:" if self.path is None else str(self.path)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        if self.path is not None:
-            self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        version = self._schema_version()
-        if version == 1:
-            self._migrate_from_1()
-        elif version not in (None, SCHEMA_VERSION):
-            raise RuntimeError(f"ledger {target}: schema version {version}, this server needs {SCHEMA_VERSION}")
-        self._db.execute("PRAGMA foreign_keys = ON")
+    def __init__(self, target: Database | Path | str | None, *, password: str | None = None) -> None:
+        db = target if isinstance(target, Database) else parse_database(target, password=password)
+        self.database = db
+        self.path = db.path
+        self._pg = db.is_postgres
+        if self._pg:
+            self._db, unique_violation = connect_postgres(db)
+            self._integrity: tuple[type[Exception], ...] = (unique_violation,)
+            version = self._schema_version()
+        else:
+            self._integrity = (sqlite3.IntegrityError,)
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(":memory:" if self.path is None else str(self.path), isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            if self.path is not None:
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            version = self._schema_version()
+            if version == 1:  # the only migration so far; PostgreSQL ledgers start at schema 2
+                self._migrate_from_1()
+            self._db.execute("PRAGMA foreign_keys = ON")
+        if version not in (None, 1, SCHEMA_VERSION):
+            raise RuntimeError(f"ledger {db.describe()}: schema version {version}, this server needs {SCHEMA_VERSION}")
         with self._tx():
+            if self._pg:  # front-ends starting together create the schema once
+                self._x("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
             # executescript() would commit on its own; run the statements inside this transaction.
             for statement in _SCHEMA:
-                self._db.execute(statement)
-            if version is None:
-                self._db.execute(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
+                self._x(statement)
+            self._x(SQL.INIT_META, ("schema_version", str(SCHEMA_VERSION)))
+            self._x(SQL.INIT_META, ("next_prefix", "1"))
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        """The SQLite connection (for diagnostics and tests; use it from the ledger's thread only)."""
+    def connection(self) -> Any:
+        """The raw connection (sqlite3 or psycopg; for diagnostics and tests; from the ledger's thread only)."""
         return self._db
 
+    def _x(self, statement: str, params: tuple[Any, ...] = ()) -> Any:
+        """Run one catalogue statement on either database; returns the cursor."""
+        if self._pg:
+            return self._db.execute(_pg_statement(statement), params)
+        return self._db.execute(statement, params)
+
     def _schema_version(self) -> int | None:
-        try:
-            row = self._db.execute(SQL.SCHEMA_VERSION).fetchone()
-        except sqlite3.OperationalError:  # no meta table: a new file
-            return None
+        if self._pg:
+            if self._x("SELECT to_regclass('meta')").fetchone()[0] is None:  # a new database
+                return None
+        else:
+            try:
+                self._x(SQL.SCHEMA_VERSION)
+            except sqlite3.OperationalError:  # no meta table: a new file
+                return None
+        row = self._x(SQL.SCHEMA_VERSION).fetchone()
         return None if row is None else int(row[0])
 
     def _migrate_from_1(self) -> None:
@@ -380,10 +452,10 @@ class Ledger:
             self._db.execute(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
 
     def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, "BEGIN" if self._pg else "BEGIN IMMEDIATE")
 
     def close(self) -> None:
-        """Close the connection (a WAL checkpoint happens on the last close)."""
+        """Close the connection (on SQLite a WAL checkpoint happens on the last close)."""
         self._db.close()
 
     # -- writes -----------------------------------------------------------------------------------
@@ -393,32 +465,36 @@ class Ledger:
         """Store an accepted submission (and its network when it is a solution) in one transaction.
 
         Returns ``(accepted_id, new_best)``: ``new_best`` when ``network`` beat the task's best and
-        became it. Raises :class:`DuplicateSubmissionError` if the (identity, task, epoch, nonce) is
-        already in.
+        became it (on PostgreSQL every front-end is told on commit: :data:`NOTIFY_CHANNEL`). Raises
+        :class:`DuplicateSubmissionError` if the (identity, task, epoch, nonce) is already in — also
+        when another front-end committed it first.
         """
         with self._tx():
             try:
-                cur = self._db.execute(SQL.INSERT_ACCEPTED, (
+                cur = self._x(SQL.INSERT_ACCEPTED_RETURNING if self._pg else SQL.INSERT_ACCEPTED, (
                     rec.kind, rec.task_id, rec.identity, rec.nonce, rec.score, rec.job_id, rec.epoch, rec.threshold,
                     rec.share_threshold, rec.parent_id, rec.account, rec.worker, network_id, rec.at))
-            except sqlite3.IntegrityError:
+            except self._integrity:
                 raise DuplicateSubmissionError(
                     f"{rec.identity[:8]}.../{rec.task_id[:8]}.../epoch {rec.epoch}/{rec.nonce}") from None
-            accepted_id = int(cur.lastrowid or 0)
+            accepted_id = int(cur.fetchone()[0] if self._pg else cur.lastrowid)
             solution = rec.kind == "solution"
             self._count(rec.account, rec.worker, rec.at, SQL.COUNT_SOLUTION if solution else SQL.COUNT_SHARE,
                         (int(solution), int(not solution), 0))
             new_best = False
             if network is not None and network_id is not None:
-                row = self._db.execute(SQL.BEST_SCORE, (rec.task_id,)).fetchone()
-                better = row is None or (rec.score > row[0] if higher_is_better else rec.score < row[0])
-                if better:
-                    self._db.execute(SQL.INSERT_NETWORK, (network_id, rec.task_id, rec.score, network, accepted_id,
-                                                          rec.at))
-                    self._db.execute(SQL.SET_BEST, (rec.task_id, network_id, rec.score, rec.at))
-                    self._db.execute(SQL.INSERT_BEST_HISTORY, (rec.task_id, network_id, rec.score, accepted_id,
-                                                               rec.identity, rec.worker, rec.at))
-                    new_best = True
+                row = self._x(SQL.BEST_SCORE, (rec.task_id,)).fetchone()
+                if row is None or (rec.score > row[0] if higher_is_better else rec.score < row[0]):
+                    self._x(SQL.INSERT_NETWORK, (network_id, rec.task_id, rec.score, network, accepted_id, rec.at))
+                    set_best = SQL.SET_BEST_HIGHER if higher_is_better else SQL.SET_BEST_LOWER
+                    new_best = self._x(set_best, (rec.task_id, network_id, rec.score, rec.at)).fetchone() is not None
+                    if new_best:
+                        self._x(SQL.INSERT_BEST_HISTORY, (rec.task_id, network_id, rec.score, accepted_id,
+                                                          rec.identity, rec.worker, rec.at))
+                        if self._pg:  # delivered to every listening front-end when this transaction commits
+                            self._x("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, f"{rec.task_id} {network_id}"))
+                    # else another front-end's better network committed in between: this one stays
+                    # stored (it was accepted, and can be downloaded by id) but is not the best.
             return accepted_id, new_best
 
     def count_mismatch(self, account: str, worker: str, *, at: float | None = None) -> None:
@@ -429,84 +505,99 @@ class Ledger:
 
     def _count(self, account: str, worker: str, at: float, statement: str, counts: tuple[int, int, int]) -> None:
         """Add ``counts`` = (solutions, shares, mismatches) to a worker's and its account's counters."""
-        new_worker = self._db.execute(SQL.WORKER_EXISTS, (account, worker)).fetchone() is None
-        self._db.execute(statement, (account, worker, at, at))
+        new_worker = self._x(SQL.WORKER_EXISTS, (account, worker)).fetchone() is None
+        self._x(statement, (account, worker, at, at))
         solutions, shares, mismatches = counts
-        self._db.execute(SQL.COUNT_ACCOUNT, (account, int(new_worker), solutions, shares, mismatches,
+        self._x(SQL.COUNT_ACCOUNT, (account, int(new_worker), solutions, shares, mismatches,
                                              solutions + shares, at))
 
     def allocate_prefixes(self, count: int) -> int:
         """Reserve ``count`` consecutive nonce-prefix numbers; returns the first. Never hands out a
         number twice, across restarts (the reservation is committed before it is used)."""
         with self._tx():
-            row = self._db.execute(SQL.NEXT_PREFIX).fetchone()
-            start = int(row[0]) if row else 1
-            self._db.execute(SQL.SET_NEXT_PREFIX, (str(start + count),))
-            return start
+            return int(self._x(SQL.ALLOCATE_PREFIXES, (count,)).fetchone()[0]) - count
 
     def save_calibration(self, task_id: str, scores: list[int], seconds_per_walk: float) -> None:
         """Store a task's sampled scores (vardiff calibration)."""
         with self._tx():
-            self._db.execute(SQL.SAVE_CALIBRATION, (task_id, json.dumps(scores), seconds_per_walk, time.time()))
+            self._x(SQL.SAVE_CALIBRATION, (task_id, json.dumps(scores), seconds_per_walk, time.time()))
 
     # -- reads ------------------------------------------------------------------------------------
 
     def is_duplicate(self, identity: str, task_id: str, epoch: int, nonce: str) -> bool:
         """Whether this (identity, task, epoch, nonce) was already accepted."""
-        return self._db.execute(SQL.IS_DUPLICATE, (identity, task_id, epoch, nonce)).fetchone() is not None
+        return self._x(SQL.IS_DUPLICATE, (identity, task_id, epoch, nonce)).fetchone() is not None
 
     def accepted_for_job(self, job_id: str, nonce: str) -> bool:
         """Whether a result with this nonce was accepted for this job (job ids are unique across
         server runs), so a resubmission after a restart learns it is recorded."""
-        return self._db.execute(SQL.ACCEPTED_FOR_JOB, (job_id, nonce)).fetchone() is not None
+        return self._x(SQL.ACCEPTED_FOR_JOB, (job_id, nonce)).fetchone() is not None
 
     def network(self, network_id: str) -> bytes | None:
         """The canonical JSON of a stored network, or ``None``."""
-        row = self._db.execute(SQL.NETWORK, (network_id,)).fetchone()
+        row = self._x(SQL.NETWORK, (network_id,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def load_state(self) -> LedgerState:
         """Everything a starting server needs (see :class:`LedgerState`)."""
         state = LedgerState()
-        for task_id, network_id, score, at, body in self._db.execute(SQL.LOAD_BEST):
+        for task_id, network_id, score, at, body in self._x(SQL.LOAD_BEST):
             state.best[task_id] = BestNetwork(task_id, network_id, score, bytes(body), at)
-        for task_id, at, score, network_id, accepted_id, identity, worker in self._db.execute(SQL.LOAD_HISTORY):
+        for task_id, at, score, network_id, accepted_id, identity, worker in self._x(SQL.LOAD_HISTORY):
             state.history.setdefault(task_id, []).append(
                 ProgressRow(at, score, network_id, accepted_id, identity, worker))
-        for task_id, solutions, shares in self._db.execute(SQL.LOAD_COUNTS):
+        for task_id, solutions, shares in self._x(SQL.LOAD_COUNTS):
             state.counts[task_id] = (int(solutions or 0), int(shares or 0))
-        for task_id, scores, spw in self._db.execute(SQL.LOAD_CALIBRATION):
+        for task_id, scores, spw in self._x(SQL.LOAD_CALIBRATION):
             state.calibration[task_id] = ([int(s) for s in json.loads(scores)], float(spw))
         return state
 
     def accepted(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Every accepted row (optionally of one kind), oldest first, as dicts (diagnostics and tests)."""
         query = "SELECT * FROM accepted" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
-        cur = self._db.execute(query, (kind,) if kind else ())
+        cur = self._x(query, (kind,) if kind else ())
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def top_accounts(self, limit: int) -> list[AccountRow]:
         """The ``limit`` accounts with the most accepted results (solutions and shares), most first."""
-        return [AccountRow(*row) for row in self._db.execute(SQL.TOP_ACCOUNTS, (limit,))]
+        return [AccountRow(*row) for row in self._x(SQL.TOP_ACCOUNTS, (limit,))]
 
     def improvements(self, task_id: str) -> list[ImprovementRow]:
         """A task's training curve, oldest first: each new best with the account that found it."""
-        return [ImprovementRow(*row) for row in self._db.execute(SQL.IMPROVEMENTS, (task_id,))]
+        return [ImprovementRow(*row) for row in self._x(SQL.IMPROVEMENTS, (task_id,))]
+
+    def best_of(self, task_id: str) -> tuple[BestNetwork, ProgressRow] | None:
+        """A task's best network and the history step that made it (another front-end may have found it)."""
+        best = self._x(SQL.BEST_OF, (task_id,)).fetchone()
+        step = self._x(SQL.LAST_IMPROVEMENT, (task_id,)).fetchone()
+        if best is None or step is None:
+            return None
+        return BestNetwork(best[0], best[1], int(best[2]), bytes(best[4]), best[3]), ProgressRow(*step)
+
+    def payouts(self, since: float, until: float) -> list[PayoutRow]:
+        """Per account, what it had accepted in ``[since, until)`` (Unix seconds): solutions, shares and
+        the best score it set on each task (its last new best there), by account."""
+        bests: dict[str, dict[str, int]] = {}
+        for account, task_id, score in self._x(SQL.WINDOW_BESTS, (since, until)):
+            bests.setdefault(account, {})[task_id] = int(score)
+        return [PayoutRow(account, int(solutions), int(shares), bests.get(account, {}))
+                for account, solutions, shares in self._x(SQL.WINDOW_COUNTS, (since, until))]
 
     def workers(self) -> list[WorkerRow]:
         """Per-worker counters, by account then worker (admin API)."""
-        return [WorkerRow(*row) for row in self._db.execute(SQL.WORKERS)]
+        return [WorkerRow(*row) for row in self._x(SQL.WORKERS)]
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+    """``begin`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Any, begin: str) -> None:
         self._db = db
+        self._begin = begin
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(self._begin)
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
@@ -515,7 +606,7 @@ class _Transaction:
 class AsyncLedger:
     """A :class:`Ledger` driven from the event loop: every call runs on one dedicated thread, in order."""
 
-    def __init__(self, path: Path | str | None) -> None:
+    def __init__(self, path: Database | Path | str | None) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self._ledger: Ledger | None = None

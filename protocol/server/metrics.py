@@ -73,6 +73,12 @@ class ServerMetrics:
         self.verification_dropped = Counter(
             "workserver_verification_dropped_total", "Queued verifications removed before they ran, by reason",
             ["reason"], registry=r)
+        self.verifier_unavailable = Counter(
+            "workserver_verifier_unavailable_total",
+            "Submissions answered SERVER_BUSY because the verification cluster was unreachable", registry=r)
+        self.verification_slots = Gauge(
+            "workserver_verification_slots", "Verifications that may run at once (a Dask cluster: its threads)",
+            registry=r)
         for code in ErrorCode:
             if code is not ErrorCode.OK:
                 self.submits.labels(verdict=code.name.lower())

@@ -23,11 +23,11 @@ verification as a shared budget instead (see ``docs/workserver.md``, "Abuse"). H
   the bounds, and takes its turn like any account.
 
 Policy and execution are apart: :class:`FairQueue` is a plain data structure (no asyncio, no
-executor) and :class:`FairScheduler` feeds its items to a :class:`VerificationExecutor` with
-``workers`` slots, never more at once, so the executor's own queue stays empty and the order is the
-scheduler's. A deployment with several front-ends can put one scheduler in front of a shared
-executor (e.g. a Dask cluster client implementing :class:`VerificationExecutor`) or keep the
-:class:`FairQueue` state in a shared store; fairness then holds across front-ends.
+executor) and :class:`FairScheduler` feeds its items to a
+:class:`~protocol.server.verify.VerificationExecutor` with ``workers`` slots, never more at once, so
+the executor's own queue stays empty and the order is the scheduler's — the in-process pool or a
+Dask cluster alike (``--verifier``; with Dask, ``workers`` is the cluster's thread count). Each
+front-end of a pool schedules its own connections fairly; front-ends share the cluster's slots.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ import asyncio
 from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from protocol.server.verify import PoolBusyError, Verifier, VerifyOutcome, VerifyRequest
+from protocol.server.verify import PoolBusyError, VerificationExecutor, Verifier, VerifyOutcome, VerifyRequest
 
 __all__ = [
     "SERVER_ACCOUNT",
@@ -60,20 +60,6 @@ class SchedulerBusyError(PoolBusyError):
 
 class VerificationDroppedError(Exception):
     """A queued item was removed before it ran (its connection closed, its account was banned)."""
-
-
-class VerificationExecutor(Protocol):
-    """What runs the computations: :class:`~protocol.server.verify.VerificationPool`, or any object with
-    the same two members (a client of a distributed cluster, for instance)."""
-
-    @property
-    def workers(self) -> int:
-        """How many computations it runs at once."""
-        ...
-
-    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
-        """Compute one request (``force``: never refuse it; the scheduler bounds the load itself)."""
-        ...
 
 
 @dataclass(eq=False)
@@ -246,6 +232,10 @@ class FairScheduler:
             if not item.running:  # nobody waits for it any more
                 self.queue.remove(lambda queued: queued is item)
             raise
+
+    def capacity_changed(self) -> None:
+        """The executor can run more at once now (a cluster gained workers): start queued items."""
+        self._dispatch()
 
     def drop_connection(self, connection: Hashable) -> int:
         """Remove the queued items of a closed connection; returns how many."""

@@ -52,9 +52,12 @@ from protocol.server.tasks import default_tasks, k12_hex
 from protocol.server.training import Training, network_document
 from protocol.server.vardiff import ShareDifficulty
 from protocol.server.verify import (
+    ScoringVerifier,
     VerificationError,
+    VerificationExecutor,
     VerificationPool,
     Verifier,
+    VerifierUnavailableError,
     VerifyOutcome,
     VerifyRequest,
     verifier_for,
@@ -94,13 +97,13 @@ class WorkService:
     def __init__(self, config: ServerConfig, *, metrics: ServerMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics if metrics is not None else ServerMetrics()
-        self.ledger = AsyncLedger(config.db_path)
+        self.ledger = AsyncLedger(config.database if config.database is not None else config.db_path)
         self.tasks: dict[str, TaskState] = {}
         for entry in config.tasks or tuple(default_tasks()):
             self.tasks[entry.task_id] = TaskState(entry, verifier_for(entry, config.verifiers))
         self._task_order = list(self.tasks.values())
         self.jobs = JobBook(config.job_retention)
-        self.pool: VerificationPool | None = None
+        self.pool: VerificationExecutor | None = None
         self.scheduler: FairScheduler | None = None
         self.bans = Bans(config.abuse)
         self.training = Training(config, self._task_order, self.ledger, self.metrics, compute=self._server_compute,
@@ -125,21 +128,33 @@ class WorkService:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the ledger, restore each task's best network and history, start the pool and timers."""
-        state = await self.ledger.open()
-        self.training.restore(state)
+        """Open the ledger, restore each task's best network and history, start the verifier and timers.
+
+        Raises :class:`~protocol.server.verify.VerifierUnavailableError` when ``config.verifier`` names a
+        Dask scheduler that does not answer (nothing is left open then).
+        """
         cfg = self.config
-        self.pool = VerificationPool(cfg.verify_workers, mode=cfg.verify_mode,
-                                     max_pending=cfg.max_pending_verifications, nice=cfg.verify_nice)
+        pool = self.pool = self._verification_executor()
+        await pool.start()
+        try:
+            state = await self.ledger.open()
+        except BaseException:
+            await pool.aclose()
+            raise
+        self.training.restore(state)
         scheduler = self.scheduler = FairScheduler(
-            self.pool, max_queued=cfg.max_pending_verifications, max_per_account=cfg.max_inflight_per_account,
+            pool, max_queued=cfg.max_pending_verifications, max_per_account=cfg.max_inflight_per_account,
             max_per_connection=cfg.max_inflight_per_session, on_drop=self._dropped)
+        pool.watch_capacity(scheduler.capacity_changed)  # a cluster that grows: start queued verifications
+        self.metrics.verification_slots.set_function(lambda: pool.workers)
         self.metrics.bind(connections=lambda: len(self.sessions), pull_sessions=lambda: len(self.pull_sessions),
                           pending=lambda: scheduler.pending, idle=lambda: float(self.idle), epoch=lambda: self._epoch,
                           banned=self.bans.active)
         self._last_idle = self.idle
         self._spawn(self._warm_up())
         self.training.start()
+        if cfg.database is not None and cfg.database.is_postgres:  # other front-ends' best networks
+            self._spawn(self.training.follow(cfg.database))
         self._spawn(self._periodic())
         log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
                  restored_best={t.task_id[:16]: t.best.score for t in self._task_order if t.best})
@@ -160,9 +175,23 @@ class WorkService:
         while self._inflight and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         if self.pool is not None:
-            self.pool.close()
+            await self.pool.aclose()
         await self.ledger.close()
         log.info("workserver.stopped")
+
+    def _verification_executor(self) -> VerificationExecutor:
+        cfg = self.config
+        if cfg.verifier == "local":
+            return VerificationPool(cfg.verify_workers, mode=cfg.verify_mode,
+                                    max_pending=cfg.max_pending_verifications, nice=cfg.verify_nice)
+        try:
+            from protocol.server.dask_verify import DaskVerificationPool  # noqa: PLC0415 - the optional pool extra
+        except ImportError as exc:
+            raise VerifierUnavailableError(f"--verifier {cfg.verifier} needs Dask distributed "
+                                           f"(pip install 'neuraxon-miner[pool]'): {exc}") from None
+        tasks = [(t.verifier.entry.name, t.entry.payload, bytes.fromhex(t.entry.seed) if t.entry.seed else None)
+                 for t in self._task_order if isinstance(t.verifier, ScoringVerifier)]
+        return DaskVerificationPool(cfg.verifier, tasks=tasks, connect_timeout=cfg.verifier_connect_seconds)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
@@ -424,6 +453,10 @@ class WorkService:
         if await self.ledger.call(Ledger.is_duplicate, job.identity, job.task_id, job.epoch, submit.nonce):
             return self._reject(ErrorCode.DUPLICATE, "this nonce was already accepted for this identity, task "
                                 "and epoch", submit, "Nonce")
+        if submit.parent_id is not None and (job.parent is None or submit.parent_id != job.parent.parent_id):
+            return self._reject(ErrorCode.WRONG_PARENT, f"job {job.job_id} extends parent "
+                                f"{job.parent.parent_id if job.parent else '(none: a walk from the root)'}, "
+                                f"not {submit.parent_id}", submit, "ParentId")
         if issued.work != task.work_key(self._epoch, self.idle):
             return self._reject(ErrorCode.STALE_JOB, "the work changed (new parent, epoch or idle phase); "
                                 "work on the newest job", submit, "JobId")
@@ -466,6 +499,9 @@ class WorkService:
         try:
             outcome = await self.scheduler.run(task.verifier, request, account=session.account, connection=session.id,
                                                low=self.bans.suspect(session.account))
+        except VerifierUnavailableError as exc:
+            self.metrics.verifier_unavailable.inc()
+            return self._reject(ErrorCode.SERVER_BUSY, f"{exc}; resubmit later", submit)
         except SchedulerBusyError as exc:
             return self._reject(ErrorCode.SERVER_BUSY, f"{exc}; resubmit later", submit)
         except VerificationDroppedError as exc:

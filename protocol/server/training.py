@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from protocol.server.config import ServerConfig
+from protocol.server.database import Database, listen_best
 from protocol.server.jobs import ParentNetwork, TaskState
 from protocol.server.ledger import AsyncLedger, Ledger, LedgerState, ProgressRow
 from protocol.server.metrics import ServerMetrics
@@ -115,7 +116,10 @@ class Training:
     def new_best(self, task: TaskState, network: dict[str, Any], body: bytes, network_id: str, score: int,
                  row: ProgressRow) -> bool:
         """A committed solution became the task's best; returns whether it is the jobs' parent already
-        (then the caller sends new jobs)."""
+        (then the caller sends new jobs). A network this front-end already adopted (its announcement
+        can overtake the commit's return) changes nothing."""
+        if task.best is not None and task.best.network_id == network_id:
+            return False
         task.best = ParentNetwork(network_id, score, network, body)
         task.history.append(row)
         self.metrics.best_score.labels(task=task.task_id[:16]).set(score)
@@ -123,6 +127,34 @@ class Training:
         log.info("workserver.new_best", task=task.task_id[:16], score=score, network=network_id[:16],
                  worker=row.worker)
         return published
+
+    # -- several front-ends (PostgreSQL) ---------------------------------------------------------------
+
+    async def follow(self, db: Database) -> None:
+        """Adopt every best network any front-end commits to the shared ledger, as it is announced
+        (LISTEN/NOTIFY; until cancelled)."""
+        await listen_best(db, self.adopt, on_listening=self._catch_up)
+
+    async def _catch_up(self) -> None:  # what was committed while this front-end was not listening
+        for task in self.tasks:
+            await self.adopt(task.task_id, None)
+
+    async def adopt(self, task_id: str, network_id: str | None) -> None:
+        """The ledger's best network of ``task_id`` (announced as ``network_id``) becomes this
+        front-end's best if it beats the one it has; its miners get new jobs when it is published."""
+        task = next((t for t in self.tasks if t.task_id == task_id), None)
+        if task is None or (network_id is not None and task.best is not None and task.best.network_id == network_id):
+            return
+        found = await self.ledger.call(Ledger.best_of, task_id)
+        if found is None:
+            return
+        best, row = found
+        if task.best is not None and not task.better(best.score, task.best.score):
+            return
+        log.info("workserver.best_adopted", task=task_id[:16], score=best.score, network=best.network_id[:16])
+        if self.new_best(task, json.loads(best.body), best.body, best.network_id, best.score, row) \
+                and task.entry.training:
+            self._broadcast("change", task)
 
     # -- sampling ---------------------------------------------------------------------------------
 

@@ -1,10 +1,12 @@
-"""Recomputing scores: the :class:`Verifier` interface, its one implementation, and the worker pool.
+"""Recomputing scores: the :class:`Verifier` interface, its one implementation, and where it runs.
 
 The server trusts no claimed score. Every submission that passes the cheap checks becomes a
-:class:`VerifyRequest`, which a :class:`VerificationPool` runs off the event loop (threads: the numba
-kernels release the GIL; or processes). :class:`ScoringVerifier` is the protocol-level glue to the
-scoring registry (:mod:`scoring.registry`): the entry a task resolves to says whether a nonce is
-canonical and computes the score — the same function the miner's workers call — plus the walk's
+:class:`VerifyRequest`, which a :class:`VerificationExecutor` runs off the event loop: the
+:class:`VerificationPool` here (``--verifier local``, the default: threads, as the numba kernels
+release the GIL, or processes), or :class:`~protocol.server.dask_verify.DaskVerificationPool`
+(``--verifier tcp://scheduler:8786``: a Dask distributed cluster). :class:`ScoringVerifier` is the
+protocol-level glue to the scoring registry (:mod:`scoring.registry`): the entry a task resolves to
+says whether a nonce is canonical and computes the score — the same function the miner's workers call — plus the walk's
 best network when the score is a solution and the algorithm trains networks. The direction of
 "better" and the solution/share rules come from the job itself (:meth:`StratumJob.is_solution`,
 :meth:`StratumJob.is_share`), so a new algorithm version plugs in as a registry entry.
@@ -19,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -36,8 +38,10 @@ __all__ = [
     "PoolBusyError",
     "ScoringVerifier",
     "VerificationError",
+    "VerificationExecutor",
     "VerificationPool",
     "Verifier",
+    "VerifierUnavailableError",
     "VerifyOutcome",
     "VerifyRequest",
     "calibration_requests",
@@ -51,6 +55,10 @@ class VerificationError(Exception):
 
 class PoolBusyError(Exception):
     """The pool already holds its maximum of pending requests (answer SERVER_BUSY)."""
+
+
+class VerifierUnavailableError(PoolBusyError):
+    """The verification cluster cannot be reached (at start: exit 2; later: SERVER_BUSY, retry later)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,47 @@ class ScoringVerifier:
         return VerifyOutcome(walk.score, network, time.perf_counter() - started)
 
 
+class VerificationExecutor(Protocol):
+    """Where verifications run: :class:`VerificationPool` (in-process) or a cluster client
+    (:class:`~protocol.server.dask_verify.DaskVerificationPool`). The fair scheduler
+    (:mod:`protocol.server.scheduling`) sits in front of either and keeps at most :attr:`workers`
+    computations running in it."""
+
+    @property
+    def workers(self) -> int:
+        """How many computations it runs at once (for a cluster: its threads right now, at least 1)."""
+        ...
+
+    async def start(self) -> None:
+        """Connect or start; raises :class:`VerifierUnavailableError` when that is impossible."""
+        ...
+
+    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
+        """Compute one request (``force``: never refuse it; the scheduler bounds the load itself).
+        Raises :class:`VerificationError`, :class:`PoolBusyError` or :class:`VerifierUnavailableError`."""
+        ...
+
+    async def warm_up(self) -> None:
+        """Load the scorers in every worker (numba's cache), so the first submissions do not wait for it."""
+        ...
+
+    def watch_capacity(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever :attr:`workers` grows (a cluster gained workers)."""
+        ...
+
+    def pause(self) -> None:
+        """Suspend local verification work while a large job push runs (calls nest; may do nothing)."""
+        ...
+
+    def resume(self) -> None:
+        """Undo one :meth:`pause`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop accepting work and release the workers or the connection."""
+        ...
+
+
 def verifier_for(task: TaskEntry, overrides: Mapping[Algo, Verifier] | None = None) -> Verifier:
     """The verifier of a served task: ``overrides[task.algo]`` when given (tests stub verifiers),
     else the registry entry its description resolves to. ``ValueError`` when there is none."""
@@ -201,8 +250,8 @@ def _run(verifier: Verifier, request: VerifyRequest) -> VerifyOutcome:
     return verifier.compute(request)
 
 
-def _warm_up() -> None:
-    # Import the scorer and load its compiled kernels (numba's cache) with one tiny score.
+def warm_up_scorers() -> None:
+    """Import the scorer and load its compiled kernels (numba's cache) with one tiny score."""
     from scoring import neuraxon as NX  # noqa: PLC0415
     from scoring.neuraxon_task import TaskSpec  # noqa: PLC0415
 
@@ -239,6 +288,12 @@ class VerificationPool:
         """Requests queued or running."""
         return self._pending
 
+    async def start(self) -> None:
+        """Nothing to connect: the workers start with the first request (or :meth:`warm_up`)."""
+
+    def watch_capacity(self, callback: Callable[[], None]) -> None:
+        """A fixed number of workers: ``callback`` is never called."""
+
     async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
         """Compute ``request`` with ``verifier``; raises :class:`PoolBusyError` when full (unless ``force``)."""
         if not force and self._pending >= self.max_pending:
@@ -253,7 +308,7 @@ class VerificationPool:
     async def warm_up(self) -> None:
         """Start every worker and load the scorer in it, so the first submissions do not wait for that."""
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._executor, _warm_up) for _ in range(self.workers)))
+        await asyncio.gather(*(loop.run_in_executor(self._executor, warm_up_scorers) for _ in range(self.workers)))
 
     async def map(self, verifier: Verifier, requests: list[VerifyRequest]) -> list[VerifyOutcome]:
         """Compute several requests (bypassing the pending bound), results in order."""
@@ -293,3 +348,7 @@ class VerificationPool:
         self._paused = 1
         self.resume()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        """:meth:`close`, as the :class:`VerificationExecutor` interface calls it."""
+        self.close()

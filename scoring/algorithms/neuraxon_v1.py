@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from scoring import neuraxon as NX
 from scoring.algorithms.cuda_backends import NEURAXON_CUDA
-from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecError
+from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecBase, TaskSpecError
 from scoring.registry import CPU, Algorithm, Backend, BenchCase, KnownAnswer, Parent, TaskDescription, TaskError, Walk
 
 __all__ = ["ENTRY", "NEURAXON_CASES", "PARENT_CASE", "SMALL_TASK", "NeuraxonV1"]
@@ -59,15 +59,17 @@ class NeuraxonV1(Algorithm):
     version = "v1"
     exports_network = True
     backends: ClassVar[Mapping[str, Backend]] = {"cpu": CPU, "cuda": NEURAXON_CUDA}
+    #: The task-spec class of this entry's model (its ``from_dict`` refuses another model's tasks).
+    spec_class: ClassVar[type[TaskSpecBase]] = TaskSpec
 
-    def load_task(self, description: TaskDescription) -> TaskSpec:
+    def load_task(self, description: TaskDescription) -> Any:
         try:
             obj = json.loads(description) if isinstance(description, bytes) else description
-            return TaskSpec.from_dict(obj)
+            return self.spec_class.from_dict(obj)
         except (TaskSpecError, ValueError) as exc:  # ValueError: not JSON or not UTF-8
             raise TaskError(str(exc)) from None
 
-    def default_task(self) -> TaskSpec:
+    def default_task(self) -> TaskSpecBase:
         return DEFAULT_TASK
 
     def describe_task(self, task: TaskSpec) -> dict[str, Any]:
@@ -82,14 +84,14 @@ class NeuraxonV1(Algorithm):
     def task_key(self, task: TaskSpec) -> Hashable:
         return task.canonical_json()
 
-    def build(self, task: TaskSpec, seed: bytes | None, parent: Parent | None, *, shared: bool) -> NX.Walks:
+    def build(self, task: TaskSpec, seed: bytes | None, parent: Parent | None, *, shared: bool) -> Any:
         return NX.Walks(NX.prepare(task), parent)
 
     def walk(self, prepared: NX.Walks, public_key: bytes, nonce: bytes, *, threads: int = 1) -> Walk:
         result = prepared.run(public_key, nonce, threads)
         return Walk(result.score, result)
 
-    def export_network(self, prepared: NX.Walks, walk: Walk) -> dict[str, Any]:
+    def export_network(self, prepared: NX.Walks, walk: Walk) -> dict[str, Any] | None:
         return NX.export_network(prepared.prep, walk.result.genome)
 
     def summary(self, prepared: NX.Walks, walk: Walk) -> str:

@@ -226,11 +226,15 @@ def test_bpp9000_jobs_are_self_tested_mined_and_accepted(tmp_path: Path) -> None
     server = ServerProcess(tmp_path / "ledger.sqlite", task="bpp9000", threshold=5300).start()
 
     async def scenario() -> None:
-        # The server builds its own 512 MiB pool and scores ~1 walk/s: give its answers time.
+        # The server builds its own 512 MiB pool and scores ~1 walk/s, and the miner first self-tests both
+        # bpp9000 versions (a pool per known answer, production walks for v1.305): give them time.
         settings = fast_settings(tmp_path, [server.url], self_test=True, bpp9000_changes=3,
                                  submit_timeout_seconds=60.0)
         async with running_daemon(settings) as daemon:
-            await wait_for(lambda: daemon.stats.count("accepted") >= 1, 120, "an accepted bpp9000 solution")
+            # Hang guards only, generous: at a load average of 8 the self-test alone took 77 s.
+            await wait_for(lambda: daemon.preparer is not None and Algo.BPP9000 in daemon.preparer.tested, 400,
+                           "the bpp9000 self-test")
+            await wait_for(lambda: daemon.stats.count("accepted") >= 1, 400, "an accepted bpp9000 solution")
             job = daemon.stats.job
             assert job is not None and job.job.algo is Algo.BPP9000 and job.computable
             assert daemon.preparer is not None and Algo.BPP9000 in daemon.preparer.tested

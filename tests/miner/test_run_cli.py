@@ -121,4 +121,5 @@ def test_readme_run_command_mines_on_the_embedded_server(tmp_path: Path) -> None
     assert all(line["timestamp"].endswith("Z") for line in lines)
     # --backend auto (the default) says which backend each algorithm got, and why
     chosen = {(line["algo"], line["backend"], line["reason"]) for line in lines if line["event"] == "backend_selected"}
-    assert chosen == {("neuraxon", "cpu", cuda_unavailable()), ("bpp9000-v1301", "cpu", cuda_unavailable())}
+    assert chosen == {("neuraxon", "cpu", cuda_unavailable()), ("neuraxon-v2", "cpu", "neuraxon-v2 has no cuda kernel"),
+                      ("bpp9000", "cpu", "bpp9000 has no cuda kernel"), ("bpp9000-v1301", "cpu", cuda_unavailable())}

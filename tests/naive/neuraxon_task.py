@@ -7,7 +7,7 @@ shared with the production code. Slow: for small tasks in tests.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from Crypto.Hash import KangarooTwelve
 
@@ -90,17 +90,53 @@ def network_object(spec: TaskSpec, genome: dict[str, Any]) -> dict[str, Any]:
     return {"parameters": params, "neurons": neurons, "synapses": synapses, "neuromodulators": nm}
 
 
-def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any],
-         trace: list[tuple[list[int], list[int]]] | None = None) -> dict[str, int]:
+class V1Brain:
+    """A v1 network (:class:`NaiveNetwork`) as the agent's brain: ``think``, ``motors``, ``reward``."""
+
+    def __init__(self, spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any]) -> None:
+        pl = spec.plasticity
+        life = world["life"]
+        self.net = NaiveNetwork(network_object(spec, genome), [int.from_bytes(life[8 * i:8 * i + 8], "little")
+                                                               for i in range(4)],
+                                ext={"meta_gain": pl.meta_gain, "consolidation": pl.consolidation,
+                                     "traces": pl.traces})
+        self.th = genome["genes"][0]
+        self.reward_da = pl.reward_dopamine
+
+    def think(self, sensors: list[int], mu: float, steps: int) -> list[tuple[int, int, int]]:
+        """``steps`` network steps with the sensors clamped; per step (#+1, #-1, #alive) of non-inputs."""
+        self.net.ext["meta_level"] = mu
+        out = []
+        for _ in range(steps):
+            for i, v in enumerate(sensors):
+                self.net.neurons[i].s = v
+                self.net.neurons[i].V = v * self.th
+            c = self.net.step()
+            out.append((c[3], c[4], c[5]))
+        return out
+
+    def motors(self) -> tuple[int, int]:
+        return self.net.neurons[-2].s, self.net.neurons[-1].s
+
+    def reward(self) -> None:
+        self.net.nm["dopamine"] = min(1.0, self.net.nm["dopamine"] + self.reward_da)
+
+
+class Brain(Protocol):
+    def think(self, sensors: list[int], mu: float, steps: int) -> list[tuple[int, int, int]]: ...
+    def motors(self) -> tuple[int, int]: ...
+    def reward(self) -> None: ...
+
+
+def live(spec: Any, world: dict[str, Any], genome: dict[str, Any],
+         trace: list[tuple[list[int], list[int]]] | None = None, brain: Brain | None = None) -> dict[str, int]:
     """One lifetime's statistics; with ``trace``, appends per tick ``([x, y, move x, move y, collided,
-    eaten source or -1, energy, explored, firing], units left per source)`` (engine.foraging.T_*)."""
+    eaten source or -1, energy, explored, firing], units left per source)`` (engine.foraging.T_*).
+    ``brain`` defaults to the genome's v1 network."""
     env, pl = spec.environment, spec.plasticity
     W, H = env.width, env.height
     terrain, food = world["terrain"], world["food"]
-    life = world["life"]
-    net = NaiveNetwork(network_object(spec, genome), [int.from_bytes(life[8 * i:8 * i + 8], "little")
-                                                      for i in range(4)],
-                       ext={"meta_gain": pl.meta_gain, "consolidation": pl.consolidation, "traces": pl.traces})
+    net = brain if brain is not None else V1Brain(spec, world, genome)
     units = [env.food_units if f is not None else 0 for f in food]
     respawn = [-1] * len(food)
     x, y = world["start"]
@@ -114,7 +150,6 @@ def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any],
     st = {"food": 0, "explored": 1, "ticks": 0, "collisions": 0, "pos": 0, "neg": 0, "alive": 0, "br_num": 0,
           "br_den": 0}
     prev = -1
-    th = genome["genes"][0]
     for t in range(spec.lifetime_ticks):
         for f in range(len(food)):
             if respawn[f] == t:
@@ -142,21 +177,16 @@ def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any],
         s4 = -1 if env.blocked_window > 0 and hits >= env.blocked_hits else (1 if clear >= env.clear_streak else 0)
         s5 = 1 if 3 * energy >= 2 * env.energy_max else (-1 if 3 * energy < env.energy_max else 0)
         sensors = [s0, s1, s2, s3, s4, s5]
-        net.ext["meta_level"] = mu
-        for _ in range(spec.steps_per_tick):
-            for i, v in enumerate(sensors):
-                net.neurons[i].s = v
-                net.neurons[i].V = v * th
-            c = net.step()
-            firing = c[3] + c[4]
-            st["pos"] += c[3]
-            st["neg"] += c[4]
-            st["alive"] += c[5]
+        for n_pos, n_neg, n_alive in net.think(sensors, mu, spec.steps_per_tick):
+            firing = n_pos + n_neg
+            st["pos"] += n_pos
+            st["neg"] += n_neg
+            st["alive"] += n_alive
             if prev > 0:
                 st["br_num"] += firing
                 st["br_den"] += prev
             prev = firing
-        mx, my = net.neurons[-2].s, net.neurons[-1].s
+        mx, my = net.motors()
         collided = False
         if (mx, my) != (0, 0):
             hx, hy = mx, my
@@ -184,7 +214,7 @@ def live(spec: TaskSpec, world: dict[str, Any], genome: dict[str, Any],
                 units[f] -= 1
                 st["food"] += 1
                 energy = min(env.energy_max, energy + env.energy_per_food)
-                net.nm["dopamine"] = min(1.0, net.nm["dopamine"] + pl.reward_dopamine)
+                net.reward()
                 if units[f] == 0:
                     respawn[f] = t + env.respawn_ticks
                 break
@@ -232,7 +262,10 @@ def root(spec: TaskSpec, pk: bytes) -> dict[str, Any]:
     return {"synapses": syn, "genes": [rng.uniform(*r) for r in ranges]}
 
 
-def mutate(spec: TaskSpec, g: dict[str, Any], rng: Xoshiro) -> None:
+def mutate(spec: Any, g: dict[str, Any], rng: Xoshiro, bounds: tuple[tuple[float, float], ...] = GENE_BOUNDS,
+           n_branches: int | None = None) -> None:
+    """One mutation of genome ``g``; a synapse is [pre, post, wf, ws, wm, silent, modulatory] (v1,
+    ``n_branches`` None), + branch (v2: drawn last for an added synapse when ``n_branches`` > 1, else 0)."""
     n = spec.network
     N = 6 + n.hidden + 2
     syn = g["synapses"]
@@ -248,7 +281,7 @@ def mutate(spec: TaskSpec, g: dict[str, Any], rng: Xoshiro) -> None:
     elif u < 70:
         j = rng.below(6)
         d = rng.uniform(-sp, sp)
-        lo, hi = GENE_BOUNDS[j]
+        lo, hi = bounds[j]
         g["genes"][j] = max(lo, min(hi, g["genes"][j] + d * (hi - lo)))
     elif u < 82:
         p, q = rng.below(N), rng.below(N)
@@ -258,7 +291,10 @@ def mutate(spec: TaskSpec, g: dict[str, Any], rng: Xoshiro) -> None:
         wf = rng.uniform(*n.w_fast_init)
         ws = rng.uniform(*n.w_slow_init)
         wm = rng.uniform(*n.w_meta_init)
-        syn.append([p, q, wf, ws, wm, False, rng.random() < 0.2])
+        new = [p, q, wf, ws, wm, False, rng.random() < 0.2]
+        if n_branches is not None:
+            new.append(rng.below(n_branches) if n_branches > 1 else 0)
+        syn.append(new)
     elif u < 92:
         del syn[rng.below(len(syn))]
     else:

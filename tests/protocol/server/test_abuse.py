@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -16,15 +17,23 @@ from protocol import ErrorCode, StratumAck, StratumLogin, StratumStats, StratumS
 from protocol.fields import Algo
 from protocol.server.abuse import AbusePolicy, Bans
 from protocol.server.verify import VerifyOutcome, VerifyRequest
+from tests.protocol.server.dask_cluster import local_cluster, require_dask
 from tests.protocol.server.helpers import Miner, StubVerifier, ack_of, run, serving, small_config, stub_score, until
 
 
 class GatedVerifier(StubVerifier):
-    """The stub score, computed only when the test releases it; records whose walks started, in order."""
+    """The stub score, computed only when the test releases it; records whose walks started, in order.
+
+    Pickled (to the workers of an in-process Dask cluster) as a reference to this very object.
+    """
 
     def __init__(self) -> None:
         self.gate = threading.Semaphore(0)
         self.started: list[str] = []  # job identities
+        _GATED[id(self)] = self
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_gated, (id(self),))
 
     def compute(self, request: VerifyRequest) -> VerifyOutcome:
         assert request.job is not None
@@ -33,10 +42,17 @@ class GatedVerifier(StubVerifier):
         return super().compute(request)
 
 
-def _config(verifier: StubVerifier, **overrides: object) -> object:
+_GATED: dict[int, GatedVerifier] = {}
+
+
+def _gated(key: int) -> GatedVerifier:
+    return _GATED[key]
+
+
+def _config(stub: StubVerifier, **overrides: object) -> object:
     # threshold 0: every honest stub score is a solution; no training, so the work never changes.
     return small_config(threshold=0, training=False, calibration_walks=0, verify_workers=1, verify_mode="thread",
-                        verifiers={Algo.NEURAXON: verifier}, **overrides)
+                        verifiers={Algo.NEURAXON: stub}, **overrides)
 
 
 async def _has_metric(miner: Miner, url: str, line: str) -> bool:
@@ -45,11 +61,25 @@ async def _has_metric(miner: Miner, url: str, line: str) -> bool:
         return line in (await resp.text()).splitlines()
 
 
-def test_a_wrong_claim_flood_of_one_account_cannot_starve_an_honest_miner() -> None:
+@contextlib.asynccontextmanager
+async def _verifier_at(kind: str) -> AsyncIterator[str]:
+    """``--verifier`` of the given kind: ``local``, or a one-thread Dask cluster's address."""
+    if kind == "local":
+        yield "local"
+        return
+    async with local_cluster(workers=1, threads=1) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_a_wrong_claim_flood_of_one_account_cannot_starve_an_honest_miner(kind: str) -> None:
+    if kind == "dask":
+        require_dask()  # the fair scheduler sits in front of either verifier
     verifier = GatedVerifier()
 
     async def body() -> None:
-        async with serving(_config(verifier)) as server, contextlib.AsyncExitStack() as stack:
+        async with _verifier_at(kind) as address, serving(_config(verifier, verifier=address)) as server, \
+                contextlib.AsyncExitStack() as stack:
             hostile = [await stack.enter_async_context(Miner.connect(server.ws_url, f"h{i}", source="127.0.0.2"))
                        for i in range(20)]
             others = [await stack.enter_async_context(Miner.connect(server.ws_url, name)) for name in ("carol", "dave")]
@@ -89,7 +119,7 @@ def test_a_wrong_claim_flood_of_one_account_cannot_starve_an_honest_miner() -> N
             position = verifier.started.index(job.identity)
             between = verifier.started[running:position]
             assert len(between) <= 3 and len(set(between)) == len(between), between  # one of each other account
-        verifier.gate.release(10_000)
+            verifier.gate.release(10_000)  # before the server (and the cluster) stop: nothing left blocked
 
     run(body())
 

@@ -158,3 +158,41 @@ def test_out_of_open_files_new_connections_are_refused_cleanly_then_served_again
     assert 1 <= len(refusals) <= 3 and refusals[0]["reason"] == "open_files", refusals  # one line per 10 s
     assert "Traceback" not in text and "out of system resource" not in text
     assert len(text) < 50_000
+
+
+def test_an_accept_out_of_descriptors_is_a_counted_refusal_not_a_traceback() -> None:
+    """Descriptors opened elsewhere in the process (a busy verifier, the ledger) can reach the limit
+    between two of the guard's measurements; asyncio then reports ``accept()`` failing with EMFILE.
+    That is logged as an ``open_files`` refusal (throttled, counted), never as a traceback, while
+    other loop faults still reach the default handler."""
+    import errno
+    import logging
+
+    from protocol.server.admission import ConnectionGuard, throttled_exception_handler
+    from protocol.server.metrics import ServerMetrics
+
+    metrics = ServerMetrics()
+    guard = ConnectionGuard(metrics)
+    handler = throttled_exception_handler(accept_exhausted=guard.accept_exhausted)
+    loop = asyncio.new_event_loop()
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    asyncio_log = logging.getLogger("asyncio")
+    keep = Keep()
+    asyncio_log.addHandler(keep)
+    try:
+        for _ in range(5):
+            handler(loop, {"message": "socket.accept() out of system resource",
+                           "exception": OSError(errno.EMFILE, "Too many open files")})
+        refused = metrics.registry.get_sample_value("workserver_refused_connections_total", {"reason": "open_files"})
+        assert refused == 5
+        assert records == []  # nothing went to asyncio's traceback logger
+        handler(loop, {"message": "Task exception was never retrieved", "exception": RuntimeError("boom")})
+        assert [r.getMessage() for r in records] == ["Task exception was never retrieved"]
+    finally:
+        asyncio_log.removeHandler(keep)
+        loop.close()

@@ -100,9 +100,15 @@ def test_cli_serves_a_bpp9000_task(tmp_path: Path) -> None:
     from miner.commands.workserver import _bpp9000_task, _InputError
 
     args = build_parser().parse_args(["workserver", "--bpp9000-task", str(TASK), "--bpp9000-seed",
-                                      vector_seed().hex(), "--bpp9000-threshold", "4000"])
+                                      vector_seed().hex(), "--bpp9000-threshold", "4000", "--bpp9000-version", "v1301"])
     entry = _bpp9000_task(args)
     assert entry.algo is Algo.BPP9000 and entry.threshold == 4000
+    assert entry.scoring_entry().name == "bpp9000-v1301" and not entry.training
+    args = build_parser().parse_args(["workserver", "--bpp9000-task", str(TASK), "--bpp9000-seed",
+                                      vector_seed().hex(), "--bpp9000-threshold", "350"])
+    current = _bpp9000_task(args)  # the default: the current scorer, a chain
+    assert current.scoring_entry().name == "bpp9000" and current.training
+    assert current.threshold == 0xFFFF0000 | 350  # at most 350 errors in frame 0, or any advance
     args = build_parser().parse_args(["workserver", "--bpp9000-task", str(TASK)])
     with pytest.raises(_InputError, match="needs --bpp9000-seed"):
         _bpp9000_task(args)

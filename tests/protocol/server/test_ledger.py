@@ -1,5 +1,6 @@
-"""The SQLite ledger: duplicates (per epoch), best network per task in the algorithm's direction, restart
-state, the migration of a schema-1 file, and O(log n) statements for everything a client can cause."""
+"""The ledger, on SQLite and on PostgreSQL: duplicates (per epoch), best network per task in the algorithm's
+direction, restart state, front-ends sharing one database, payouts, the migration of schema-1 and schema-2
+files, and O(log n) statements for everything a client can cause."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from protocol.server.ledger import (
     DuplicateSubmissionError,
     Ledger,
 )
+from tests.protocol.server.conftest import LedgerTarget
 
 
 def _rec(nonce: str, score: int, kind: str = "solution", task: str = "t1", identity: str = "ID",
@@ -26,9 +28,8 @@ def _rec(nonce: str, score: int, kind: str = "solution", task: str = "t1", ident
     return AcceptedRecord(kind, task, identity, nonce, score, "job.1", epoch, 100, None, None, "acct", "w1", at=1000.0)
 
 
-def test_a_restart_keeps_everything_committed(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite"
-    ledger = Ledger(path)
+def test_a_restart_keeps_everything_committed(ledger_target: LedgerTarget) -> None:
+    ledger = Ledger(ledger_target.db)
     assert ledger.record_accepted(_rec("aa", 120), network=b'{"n":1}', network_id="n1") == (1, True)
     assert ledger.record_accepted(_rec("bb", 110), network=b'{"n":2}', network_id="n2") == (2, False)  # worse
     assert ledger.record_accepted(_rec("cc", 130), network=b'{"n":3}', network_id="n3") == (3, True)
@@ -38,7 +39,7 @@ def test_a_restart_keeps_everything_committed(tmp_path: Path) -> None:
     ledger.count_mismatch("acct", "w1")
     ledger.close()
 
-    again = Ledger(path)
+    again = Ledger(ledger_target.db)
     state = again.load_state()
     assert state.best["t1"].network_id == "n3" and state.best["t1"].body == b'{"n":3}'
     assert [(p.score, p.network_id) for p in state.history["t1"]] == [(120, "n1"), (130, "n3")]
@@ -53,12 +54,13 @@ def test_a_restart_keeps_everything_committed(tmp_path: Path) -> None:
     assert again.network("n2") is None and again.network("n1") == b'{"n":1}'
     assert again.is_duplicate("ID", "t1", 1, "aa") and not again.is_duplicate("ID", "t2", 1, "aa")
     again.close()
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if ledger_target.db.path is not None:
+        with sqlite3.connect(ledger_target.db.path) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_duplicates_are_refused_and_nothing_else_changes() -> None:
-    ledger = Ledger(None)
+def test_duplicates_are_refused_and_nothing_else_changes(ledger_target: LedgerTarget) -> None:
+    ledger = Ledger(ledger_target.db)
     ledger.record_accepted(_rec("aa", 120))
     with pytest.raises(DuplicateSubmissionError):
         ledger.record_accepted(_rec("aa", 999, kind="share"))
@@ -67,16 +69,16 @@ def test_duplicates_are_refused_and_nothing_else_changes() -> None:
     ledger.record_accepted(_rec("aa", 120, identity="OTHER"))  # another identity may use the same nonce
 
 
-def test_lower_is_better_for_bpp_style_tasks() -> None:
-    ledger = Ledger(None)
+def test_lower_is_better_for_bpp_style_tasks(ledger_target: LedgerTarget) -> None:
+    ledger = Ledger(ledger_target.db)
     assert ledger.record_accepted(_rec("a", 3000), network=b"1", network_id="x1", higher_is_better=False)[1]
     assert not ledger.record_accepted(_rec("b", 3100), network=b"2", network_id="x2", higher_is_better=False)[1]
     assert ledger.record_accepted(_rec("c", 2900), network=b"3", network_id="x3", higher_is_better=False)[1]
     assert ledger.load_state().best["t1"].score == 2900
 
 
-def test_a_result_belongs_to_its_epoch() -> None:
-    ledger = Ledger(None)
+def test_a_result_belongs_to_its_epoch(ledger_target: LedgerTarget) -> None:
+    ledger = Ledger(ledger_target.db)
     ledger.record_accepted(_rec("aa", 120, epoch=1))
     assert ledger.is_duplicate("ID", "t1", 1, "aa") and not ledger.is_duplicate("ID", "t1", 2, "aa")
     ledger.record_accepted(_rec("aa", 120, epoch=2))  # the same nonce is new work in the next epoch
@@ -140,6 +142,70 @@ def test_an_operators_schema_1_ledger_opens_migrated_with_everything_kept(tmp_pa
         indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"accepted_by_job", "accepted_by_task"} <= indexes
     Ledger(path).close()  # and it opens again as it is
+
+
+# The schema as release 2 (issue 13) created it, with no `next_prefix` row yet (no login so far).
+_SCHEMA_2 = (_SCHEMA_1.replace("UNIQUE (identity, task_id, nonce)", "UNIQUE (identity, task_id, epoch, nonce)")
+             .replace("('schema_version', '1'), ('next_prefix', '513')", "('schema_version', '2')")
+             + """CREATE INDEX accepted_by_job ON accepted (job_id, nonce);
+CREATE TABLE accounts (account TEXT PRIMARY KEY, workers INTEGER NOT NULL DEFAULT 0, solutions INTEGER NOT NULL
+    DEFAULT 0, shares INTEGER NOT NULL DEFAULT 0, mismatches INTEGER NOT NULL DEFAULT 0, results INTEGER NOT NULL
+    DEFAULT 0, last_seen REAL NOT NULL);
+CREATE INDEX accounts_by_results ON accounts (results DESC, account);
+INSERT INTO accounts VALUES ('acct', 1, 1, 1, 0, 2, 1001.0);
+""")
+
+
+def test_a_schema_2_ledger_opens_with_its_rows_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(_SCHEMA_2)
+    ledger = Ledger(f"sqlite:///{path}")
+    state = ledger.load_state()
+    assert state.best["t1"].network_id == "n1" and state.counts["t1"] == (1, 1)
+    assert [r["nonce"] for r in ledger.accepted()] == ["aa", "bb"] and ledger.is_duplicate("ID", "t1", 1, "aa")
+    assert ledger.allocate_prefixes(256) == 1  # the prefix counter starts as before
+    assert ledger.record_accepted(_rec("cc", 130), network=b'{"n":3}', network_id="n3") == (3, True)
+    assert [(r.account, r.solutions, r.shares) for r in ledger.payouts(0, 2000)] == [("acct", 2, 1)]
+    ledger.close()
+
+
+def test_front_ends_sharing_a_ledger_share_prefixes_duplicates_and_the_best(ledger_target: LedgerTarget) -> None:
+    """Two connections, as two front-ends hold them: prefixes from one sequence, a result credited
+    once whichever front-end gets it first, the best only moving forward and readable by both."""
+    a, b = Ledger(ledger_target.db), Ledger(ledger_target.db)
+    starts = [(a if i % 2 else b).allocate_prefixes(256) for i in range(6)]
+    assert sorted(starts) == [1 + 256 * i for i in range(6)]
+    assert a.record_accepted(_rec("aa", 120), network=b'{"n":1}', network_id="n1") == (1, True)
+    with pytest.raises(DuplicateSubmissionError):
+        b.record_accepted(_rec("aa", 120), network=b'{"n":1}', network_id="n1")
+    second, improved = b.record_accepted(_rec("bb", 130), network=b'{"n":2}', network_id="n2")
+    assert improved  # (on PostgreSQL the refused duplicate used up an id: ids may have gaps)
+    assert not a.record_accepted(_rec("cc", 125), network=b'{"n":3}', network_id="n3")[1]
+    found = a.best_of("t1")
+    assert found is not None
+    best, step = found
+    assert (best.network_id, best.score, best.body, step.accepted_id) == ("n2", 130, b'{"n":2}', second)
+    assert a.best_of("t2") is None
+    assert [(r.account, r.solutions, r.shares) for r in b.top_accounts(5)] == [("acct", 3, 0)]
+    a.close()
+    b.close()
+
+
+def test_payouts_count_a_window_per_account(ledger_target: LedgerTarget) -> None:
+    ledger = Ledger(ledger_target.db)
+    rows = [("a1", "solution", 120, 100.0), ("a1", "share", 50, 150.0), ("a2", "solution", 130, 200.0),
+            ("a1", "solution", 140, 300.0), ("a2", "share", 60, 400.0)]
+    for i, (account, kind, score, at) in enumerate(rows):
+        rec = AcceptedRecord(kind, "t1", "ID", f"{i:02x}", score, "job.1", 1, 100, None, None, account, "w", at=at)
+        ledger.record_accepted(rec, network=b"{}" if kind == "solution" else None,
+                               network_id=f"n{i}" if kind == "solution" else None)
+    assert [(r.account, r.solutions, r.shares, r.best) for r in ledger.payouts(0, 1000)] == [
+        ("a1", 2, 1, {"t1": 140}), ("a2", 1, 1, {"t1": 130})]
+    assert [(r.account, r.solutions, r.shares, r.best) for r in ledger.payouts(150, 400)] == [
+        ("a1", 1, 1, {"t1": 140}), ("a2", 1, 0, {"t1": 130})]
+    assert ledger.payouts(500, 600) == []
+    ledger.close()
 
 
 def _vm_steps(db: sqlite3.Connection, run: object, limit: int = 100_000) -> int:
@@ -223,9 +289,10 @@ def test_a_client_reads_a_few_rows_of_a_million(million_row_ledger: Ledger) -> N
     small.close()
 
 
-def test_nonce_prefixes_are_never_handed_out_twice_and_the_next_block_is_reserved_ahead(tmp_path: Path) -> None:
+def test_nonce_prefixes_are_never_handed_out_twice_and_the_next_block_is_reserved_ahead(
+        ledger_target: LedgerTarget) -> None:
     async def body() -> None:
-        path = tmp_path / "ledger.sqlite"
+        path = ledger_target.db
         seen: list[str] = []
         for run_number in (1, 2):  # a restart continues after every block reserved before it
             ledger = AsyncLedger(path)

@@ -43,6 +43,7 @@ __all__ = [
     "errors_per_window",
     "mutation_entry",
     "walk_per_window",
+    "window_error",
 ]
 
 #: The UNKNOWN trit.
@@ -83,6 +84,44 @@ def apply_mutation(lut: npt.NDArray[np.uint8], updated: npt.NDArray[np.int32], s
 
 
 @njit
+def window_error(lut, nbr, updated, input_idx, signal, output, inputs, targets,  # type: ignore[no-untyped-def]
+                 w, window_width, max_ticks, state, nxt):
+    """Window ``w`` of one network: 1 if its prediction is wrong, 0 if right, -1 if it timed out.
+
+    Arrays as :func:`errors_per_window` takes them; ``state`` uint8[P] and ``nxt`` uint8[U] are
+    caller-provided scratch (nothing is allocated here, so the CUDA kernel runs this very function,
+    one window per thread).
+    """
+    n_pop = lut.shape[0]
+    n_upd = updated.shape[0]
+    n_in = input_idx.shape[0]
+    for n in range(n_pop):
+        state[n] = UNKNOWN
+    fed = 0
+    tick = 0
+    while tick < max_ticks:
+        if state[signal] == UNKNOWN:
+            if fed >= window_width:
+                break
+            for i in range(n_in):
+                state[input_idx[i]] = inputs[w + fed, i]
+            fed += 1
+        else:
+            for i in range(n_in):
+                state[input_idx[i]] = UNKNOWN
+        for j in range(n_upd):
+            n = updated[j]
+            idx = state[nbr[n, 0]] + 3 * state[nbr[n, 1]] + 9 * state[nbr[n, 2]]
+            nxt[j] = lut[n, idx]
+        for j in range(n_upd):
+            state[updated[j]] = nxt[j]
+        tick += 1
+    if tick == max_ticks:
+        return -1
+    return 1 if state[output] != targets[w + fed] else 0
+
+
+@njit
 def errors_per_window(
     lut: npt.NDArray[np.uint8],
     nbr: npt.NDArray[np.int32],
@@ -100,38 +139,15 @@ def errors_per_window(
     The straightforward kernel (the baseline the batched kernels are measured against). Returns
     the number of wrong predictions, or :data:`INFINITE_ERROR` if any window times out.
     """
-    n_pop = lut.shape[0]
-    n_upd = updated.shape[0]
-    n_in = input_idx.shape[0]
-    n_windows = inputs.shape[0] - window_width
-    state = np.empty(n_pop, dtype=np.uint8)
-    nxt = np.empty(n_upd, dtype=np.uint8)
+    state = np.empty(lut.shape[0], dtype=np.uint8)
+    nxt = np.empty(updated.shape[0], dtype=np.uint8)
     fails = 0
-    for w in range(n_windows):
-        state[:] = UNKNOWN
-        fed = 0
-        tick = 0
-        while tick < max_ticks:
-            if state[signal] == UNKNOWN:
-                if fed >= window_width:
-                    break
-                for i in range(n_in):
-                    state[input_idx[i]] = inputs[w + fed, i]
-                fed += 1
-            else:
-                for i in range(n_in):
-                    state[input_idx[i]] = UNKNOWN
-            for j in range(n_upd):
-                n = updated[j]
-                idx = state[nbr[n, 0]] + 3 * state[nbr[n, 1]] + 9 * state[nbr[n, 2]]
-                nxt[j] = lut[n, idx]
-            for j in range(n_upd):
-                state[updated[j]] = nxt[j]
-            tick += 1
-        if tick == max_ticks:
+    for w in range(inputs.shape[0] - window_width):
+        e = window_error(lut, nbr, updated, input_idx, signal, output, inputs, targets, w, window_width, max_ticks,
+                         state, nxt)
+        if e < 0:
             return np.int64(INFINITE_ERROR)
-        if state[output] != targets[w + fed]:
-            fails += 1
+        fails += e
     return np.int64(fails)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import neuraxon_kernels as K
+from engine._exact import exact_mul
 from engine._jit import njit
 from engine.rng import below
 
@@ -155,30 +156,47 @@ N_WORLD = 7
 
 @njit
 def world_begin(terrain, food, env, start, stats):  # type: ignore[no-untyped-def]
-    """A lifetime's fresh world: every present source full, the start visited, heading (1, 0),
-    ``energy_start``, an empty blocked ring; ``stats`` zeroed with one cell explored.
+    """A lifetime's fresh world (:func:`world_reset` on newly allocated state).
 
     Returns (units int64[F], respawn_at int64[F] (-1: none due), visited bool[H, W], ring int64[max(window, 1)],
     ws int64[N_WORLD]).
     """
     H, W = terrain.shape
     F = food.shape[0]
-    units = np.zeros(F, dtype=np.int64)
-    respawn_at = np.full(F, -1, dtype=np.int64)
-    for f in range(F):
-        if food[f, 0] >= 0:
-            units[f] = env[E_FOOD_UNITS]
-    visited = np.zeros((H, W), dtype=np.bool_)
-    ring = np.zeros(max(env[E_BLOCKED_WINDOW], 1), dtype=np.int64)
-    ws = np.zeros(N_WORLD, dtype=np.int64)
+    units = np.empty(F, dtype=np.int64)
+    respawn_at = np.empty(F, dtype=np.int64)
+    visited = np.empty((H, W), dtype=np.bool_)
+    ring = np.empty(max(env[E_BLOCKED_WINDOW], 1), dtype=np.int64)
+    ws = np.empty(N_WORLD, dtype=np.int64)
+    world_reset(terrain, food, env, start, stats, units, respawn_at, visited, ring, ws)
+    return units, respawn_at, visited, ring, ws
+
+
+@njit
+def world_reset(terrain, food, env, start, stats, units, respawn_at, visited, ring, ws):  # type: ignore[no-untyped-def]
+    """A lifetime's fresh world in caller-provided state (shapes as :func:`world_begin` returns them;
+    contents ignored; allocates nothing, so CUDA kernels run it too): every present source full, the
+    start visited, heading (1, 0), ``energy_start``, an empty blocked ring; ``stats`` zeroed with one
+    cell explored."""
+    H, W = terrain.shape
+    for f in range(food.shape[0]):
+        units[f] = env[E_FOOD_UNITS] if food[f, 0] >= 0 else 0
+        respawn_at[f] = -1
+    for yy in range(H):
+        for xx in range(W):
+            visited[yy, xx] = False
+    for j in range(ring.shape[0]):
+        ring[j] = 0
+    for j in range(N_WORLD):
+        ws[j] = 0
     ws[W_X] = start[0]
     ws[W_Y] = start[1]
     visited[start[1], start[0]] = True
     ws[W_HX] = 1
     ws[W_ENERGY] = env[E_ENERGY_START]
-    stats[:] = 0
+    for j in range(N_STATS):
+        stats[j] = 0
     stats[S_EXPLORED] = 1
-    return units, respawn_at, visited, ring, ws
 
 
 @njit
@@ -332,27 +350,58 @@ def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-
 
 
 @njit
+def synapse_capacity(n_synapses, ticks, steps_per_tick, formation_p):  # type: ignore[no-untyped-def]
+    """Synapse slots one lifetime needs: the genome's, one per network step when synapses may form, plus one."""
+    return n_synapses + (ticks * steps_per_tick if formation_p > 0.0 else 0) + 1
+
+
+@njit
 def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-def]
                 g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
                 P, base, ticks, steps_per_tick, stats, trace, food_trace):
     """:func:`live`, recording tick ``t`` into ``trace[t]`` (int64[*, N_TRACE]) and ``food_trace[t]``
     (int32[*, F]) while ``t < trace.shape[0]``; the lifetime itself is the same with or without room.
-    Rows ``0 .. stats[S_TICKS] - 1`` are written."""
+    Rows ``0 .. stats[S_TICKS] - 1`` are written. Allocates the scratch and runs :func:`lifetime`."""
+    H, W = terrain.shape
+    F = food.shape[0]
+    N = N_SENSORS + n_hidden + N_MOTORS
+    cap = synapse_capacity(g_pre.shape[0], ticks, steps_per_tick, P[K.P_FORM_P])
+    lifetime(terrain, food, start, env, agent, life_rng, g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul,
+             n_hidden, P, base, ticks, steps_per_tick, stats, trace, food_trace,
+             np.empty((2, cap), dtype=np.int32), np.empty((N_SYN_F, cap)), np.empty((2, cap), dtype=np.bool_),
+             np.empty(cap, dtype=np.int8), np.empty((N_NEU_F, N)), np.empty((2, N), dtype=np.int8),
+             np.empty(N, dtype=np.bool_), np.empty(N_NEUROMODULATORS), np.empty(N_LIFE_INTS, dtype=np.int64),
+             np.empty((2, F), dtype=np.int64), np.empty((H, W), dtype=np.bool_),
+             np.empty(max(env[E_BLOCKED_WINDOW], 1), dtype=np.int64))
+
+
+# Rows of the lifetime scratch (see :func:`lifetime`).
+N_SYN_F = 6  # synapse floats: w_fast, w_slow, w_meta, integrity, pre trace, post trace
+N_NEU_F = 6  # neuron floats: V, a, r, health, I, M
+N_NEUROMODULATORS = 4
+N_LIFE_INTS = 6 + N_SENSORS + N_WORLD  # int64 scratch: step counts, sensor trits, world state
+
+
+@njit
+def lifetime(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-def]
+             g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
+             P, base, ticks, steps_per_tick, stats, trace, food_trace,
+             syn_i, syn_f, syn_b, stype, neu_f, neu_i, active, nm, ints, food_state, visited, hits_ring):
+    """:func:`live_traced` on caller-provided scratch: allocates nothing, so the cpu and the CUDA
+    kernels (:mod:`engine.cuda_neuraxon`) run this very code.
+
+    Scratch (contents ignored; capacity ``cap`` = :func:`synapse_capacity`, ``N`` neurons, ``F``
+    food sources): ``syn_i`` int32[2, cap] (pre, post), ``syn_f`` float64[N_SYN_F, cap], ``syn_b``
+    bool[2, cap] (silent, modulatory), ``stype`` int8[cap], ``neu_f`` float64[N_NEU_F, N], ``neu_i``
+    int8[2, N] (state, type), ``active`` bool[N], ``nm`` float64[4], ``ints`` int64[N_LIFE_INTS] (step
+    counts, the sensor trits, the world state ``ws``), ``food_state`` int64[2, F] (units, respawn tick),
+    ``visited`` bool[H, W], ``hits_ring`` int64[max(blocked_window, 1)]; the world parts as :func:`world_reset`.
+    """
     N = N_SENSORS + n_hidden + N_MOTORS
     S0 = g_pre.shape[0]
-    total_steps = ticks * steps_per_tick
-    cap = S0 + (total_steps if P[K.P_FORM_P] > 0.0 else 0) + 1
-    pre = np.empty(cap, dtype=np.int32)
-    post = np.empty(cap, dtype=np.int32)
-    wf = np.empty(cap)
-    ws = np.empty(cap)
-    wm = np.empty(cap)
-    silent = np.zeros(cap, dtype=np.bool_)
-    modul = np.zeros(cap, dtype=np.bool_)
-    integ = np.ones(cap)
-    pre_tr = np.zeros(cap)
-    post_tr = np.zeros(cap)
-    stype = np.zeros(cap, dtype=np.int8)
+    pre, post = syn_i[0], syn_i[1]
+    wf, ws, wm, integ, pre_tr, post_tr = syn_f[0], syn_f[1], syn_f[2], syn_f[3], syn_f[4], syn_f[5]
+    silent, modul = syn_b[0], syn_b[1]
     for k in range(S0):
         pre[k] = g_pre[k]
         post[k] = g_post[k]
@@ -361,50 +410,56 @@ def live_traced(terrain, food, start, env, agent, life_rng,  # type: ignore[no-u
         wm[k] = g_wm[k]
         silent[k] = g_silent[k]
         modul[k] = g_modul[k]
+        integ[k] = 1.0
+        pre_tr[k] = 0.0
+        post_tr[k] = 0.0
         stype[k] = K.synapse_label(silent[k], modul[k], wf[k], ws[k])
     n_syn = S0
-    V = np.zeros(N)
-    s = np.zeros(N, dtype=np.int8)
-    a = np.zeros(N)
-    r = np.zeros(N)
-    h = np.ones(N)
-    active = np.ones(N, dtype=np.bool_)
-    ntype = np.empty(N, dtype=np.int8)
+    V, a, r, h, I, M = neu_f[0], neu_f[1], neu_f[2], neu_f[3], neu_f[4], neu_f[5]
+    s, ntype = neu_i[0], neu_i[1]
     for i in range(N):
+        V[i] = 0.0
+        a[i] = 0.0
+        r[i] = 0.0
+        h[i] = 1.0
+        s[i] = 0
+        active[i] = True
         ntype[i] = K.INPUT if i < N_SENSORS else (K.HIDDEN if i < N_SENSORS + n_hidden else K.OUTPUT)
-    nm = base.copy()
-    I = np.zeros(N)
-    M = np.zeros(N)
-    no_ext = np.zeros(0)
-    counts = np.zeros(6, dtype=np.int64)
+    for x in range(4):
+        nm[x] = base[x]
+    no_ext = I[:0]
+    counts = ints[:6]
+    sensors = ints[6:6 + N_SENSORS]
+    world = ints[6 + N_SENSORS:]
     th_exc = P[K.P_TH_EXC]
 
-    units, respawn_at, visited, ring, world = world_begin(terrain, food, env, start, stats)
+    units = food_state[0]
+    respawn_at = food_state[1]
+    world_reset(terrain, food, env, start, stats, units, respawn_at, visited, hits_ring, world)
     mu = 0.0
-    sensors = np.zeros(N_SENSORS, dtype=np.int8)
     prev_firing = -1
 
     for t in range(ticks):
-        world_sense(terrain, food, env, units, respawn_at, ring, world, t, sensors)
+        world_sense(terrain, food, env, units, respawn_at, hits_ring, world, t, sensors)
         # 3. think: clamp the sensors before every network step
         P[K.P_META_LEVEL] = mu
         for _ in range(steps_per_tick):
             for i in range(N_SENSORS):
                 s[i] = sensors[i]
-                V[i] = sensors[i] * th_exc
+                V[i] = exact_mul(sensors[i], th_exc)
             n_syn = K.step_once(V, s, a, r, h, active, ntype, pre, post, wf, ws, wm, silent, modul, integ,
                                 pre_tr, post_tr, stype, n_syn, nm, base, P, life_rng, I, M, no_ext, counts)
             prev_firing = tally_step(stats, counts, prev_firing)
         # 4-6. act, eat, metabolism; the brain's side of a collision and a meal
         mx = s[N - 2]
         my = s[N - 1]
-        collided, eaten = world_act(terrain, food, env, units, respawn_at, visited, ring, world, mx, my, t, stats)
+        collided, eaten = world_act(terrain, food, env, units, respawn_at, visited, hits_ring, world, mx, my, t, stats)
         if collided:
             mu += agent[A_AROUSAL]
         if eaten >= 0:
             nm[K.DA] = min(1.0, nm[K.DA] + agent[A_REWARD_DA])
         # 7. meta decay, survival
-        mu *= agent[A_META_DECAY]
+        mu = exact_mul(mu, agent[A_META_DECAY])  # the next tick adds to it: never fused (engine._exact)
         world_record(trace, food_trace, t, world, mx, my, collided, eaten, prev_firing, units, stats)
         if world[W_ENERGY] <= 0:
             break

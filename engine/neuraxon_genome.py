@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import neuraxon_kernels as K
+from engine._exact import exact_mul
 from engine._jit import njit
 from engine.rng import below, random, uniform
 
@@ -90,7 +91,7 @@ def mutate(pre, post, branch, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n
         d = uniform(rng, -limits[L_SIGMA_P], limits[L_SIGMA_P])
         lo = limits[L_GENE_LO + j]
         hi = limits[L_GENE_HI + j]
-        gp[j] = max(lo, min(hi, gp[j] + d * (hi - lo)))
+        gp[j] = max(lo, min(hi, gp[j] + exact_mul(d, hi - lo)))
     elif u < OP_ADD:
         p = below(rng, n_neurons)
         q = below(rng, n_neurons)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine._exact import exact_mul
 from engine._jit import njit
 from engine.rng import below, random, uniform
 
@@ -148,12 +149,13 @@ def _neuron(V, I_i, M_i, ext_i, a, r, h, s_old, spont, k_m, th_exc, th_inh, ach,
     Scalars in, scalars out: numba reference-counts array arguments on every call, which would
     cost more than the arithmetic in a per-element helper.
     """
-    V += k_m * ((((-V + I_i) + ext_i) - a) + spont)
-    a += dt / 100.0 * (-a + 0.1 * abs(s_old))
-    r += dt / 200.0 * (-r + 0.2 * s_old)
-    thmod = (ach - 0.5) * 0.5 + M_i * 0.3
-    th_p = th_exc - thmod - 0.1 * r
-    th_n = th_inh - thmod + 0.1 * r
+    # exact_mul: a product that feeds a sum is rounded on its own on every target (engine._exact)
+    V += exact_mul(k_m, (((-V + I_i) + ext_i) - a) + spont)
+    a += exact_mul(dt / 100.0, -a + exact_mul(0.1, abs(s_old)))
+    r += exact_mul(dt / 200.0, -r + exact_mul(0.2, s_old))
+    thmod = exact_mul(ach - 0.5, 0.5) + exact_mul(M_i, 0.3)
+    th_p = th_exc - thmod - exact_mul(0.1, r)
+    th_n = th_inh - thmod + exact_mul(0.1, r)
     new = 0
     if V > th_p:
         new = 1
@@ -180,11 +182,11 @@ def _weights(sp, sq, f, sl, m, g, k_f, k_s, k_meta, d_pos, d_neg, ser, ws_leak, 
         dw = d_neg
     else:
         dw = 0.0
-    f = f + k_f * (-f + dw * 0.3)
+    f = f + exact_mul(k_f, -f + exact_mul(dw, 0.3))
     f = max(-1.0, min(1.0, f))
-    sl = sl + k_s * (-(sl * ws_leak) + dw * 0.1)
+    sl = sl + exact_mul(k_s, -exact_mul(sl, ws_leak) + exact_mul(dw, 0.1))
     sl = max(-1.0, min(1.0, sl))
-    m = m + k_meta * (-m + dw * 0.05 * ser)
+    m = m + exact_mul(k_meta, -m + exact_mul(dw * 0.05, ser))
     m = max(-0.5, min(0.5, m))
     if abs(f) < 0.01 and abs(sl) < 0.01:
         g -= integ_loss
@@ -208,9 +210,20 @@ def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):
         if silent[k]:
             I[q] += 0.0
         else:
-            I[q] += (wf[k] + ws[k]) * s[p]
+            I[q] += exact_mul(wf[k] + ws[k], s[p])
         if modul[k] and wm[k] != 0.0:
             M[q] += wm[k]
+
+
+@njit
+def _nth_active(active, j):  # type: ignore[no-untyped-def]
+    # id of the j-th active neuron (0-based, increasing ids); allocation-free, so CUDA compiles it too
+    for i in range(active.shape[0]):
+        if active[i]:
+            if j == 0:
+                return i
+            j -= 1
+    return -1
 
 
 @njit
@@ -227,14 +240,8 @@ def _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, po
             n_act += 1
     if n_act < 2:
         return -1
-    ids = np.empty(n_act, dtype=np.int64)
-    c = 0
-    for i in range(N):
-        if active[i]:
-            ids[c] = i
-            c += 1
-    p = ids[below(rng, n_act)]
-    q = ids[below(rng, n_act)]
+    p = _nth_active(active, below(rng, n_act))
+    q = _nth_active(active, below(rng, n_act))
     if p == q or (ntype[p] == OUTPUT and ntype[q] == INPUT):
         return -1
     for k in range(n_syn):
@@ -275,15 +282,16 @@ def step_once(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
     k_meta = dt / P[P_TAU_META]
     th_exc = P[P_TH_EXC]
     th_inh = P[P_TH_INH]
-    spont_p = P[P_SPONT] * dt
-    health_loss = P[P_HEALTH_DECAY] * dt
-    health_gain = 0.0005 * dt
+    # loop-invariant products that later feed sums: exact_mul too, else ptxas may still fuse them
+    spont_p = exact_mul(P[P_SPONT], dt)
+    health_loss = exact_mul(P[P_HEALTH_DECAY], dt)
+    health_gain = exact_mul(0.0005, dt)
     ndeath_th = P[P_NEURON_DEATH_TH]
     tw = P[P_STDP]
     integ_th = P[P_INTEG_TH]
-    integ_loss = P[P_SYN_DEATH] * dt
-    integ_gain = 0.001 * dt
-    meta_factor = 1.0 + P[P_META_GAIN] * P[P_META_LEVEL]
+    integ_loss = exact_mul(P[P_SYN_DEATH], dt)
+    integ_gain = exact_mul(0.001, dt)
+    meta_factor = 1.0 + exact_mul(P[P_META_GAIN], P[P_META_LEVEL])
     ws_leak = 1.0 - P[P_CONSOLIDATION]
     traces = P[P_TRACES] != 0.0
     has_ext = ext_row.shape[0] > 0
@@ -339,8 +347,8 @@ def step_once(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
             sp = s[p]
             sq = s[q]
             if traces:
-                pre_tr[k] += (-pre_tr[k] / tw + (1.0 if sp == 1 else 0.0)) * dt
-                post_tr[k] += (-post_tr[k] / tw + (1.0 if sq == 1 else 0.0)) * dt
+                pre_tr[k] += exact_mul(-pre_tr[k] / tw + (1.0 if sp == 1 else 0.0), dt)
+                post_tr[k] += exact_mul(-post_tr[k] / tw + (1.0 if sq == 1 else 0.0), dt)
             f, sl, m, g = _weights(sp, sq, wf[k], ws[k], wm[k], g, k_f, k_s, k_meta, d_pos, d_neg, ser,
                                    ws_leak, integ_loss, integ_gain)
             wf[k] = f

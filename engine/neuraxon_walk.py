@@ -51,16 +51,37 @@ def world_fitness(stats, fw):  # type: ignore[no-untyped-def]
 
 
 @njit
-def genes_to_params(P_base, genes):  # type: ignore[no-untyped-def]
-    """The kernel parameter vector of a genome: the task's ``P_base`` with the six genes set."""
-    P = P_base.copy()
+def set_genes(P, genes):  # type: ignore[no-untyped-def]
+    """Write the six genes into the kernel parameter vector ``P`` (float64[N_PARAMS]) in place."""
     P[K.P_TH_EXC] = genes[G.G_TH_EXC]
     P[K.P_TH_INH] = genes[G.G_TH_INH]
     P[K.P_TAU_M] = genes[G.G_TAU_M]
     P[K.P_TAU_FAST] = genes[G.G_TAU_FAST]
     P[K.P_TAU_SLOW] = genes[G.G_TAU_SLOW]
     P[K.P_LR] = genes[G.G_LR]
+
+
+@njit
+def genes_to_params(P_base, genes):  # type: ignore[no-untyped-def]
+    """The kernel parameter vector of a genome: the task's ``P_base`` with the six genes set."""
+    P = P_base.copy()
+    set_genes(P, genes)
     return P
+
+
+@njit
+def lower_median(values):  # type: ignore[no-untyped-def]
+    """The task fitness of per-world fitness ``values`` (int64[W], sorted in place): the lower median
+    ``sorted[(W - 1) // 2]``, floored at 0 (docs §7). Insertion sort: W is small, nothing is allocated."""
+    W = values.shape[0]
+    for i in range(1, W):
+        v = values[i]
+        j = i - 1
+        while j >= 0 and values[j] > v:
+            values[j + 1] = values[j]
+            j -= 1
+        values[j + 1] = v
+    return max(0, values[(W - 1) // 2])
 
 
 @njit
@@ -84,8 +105,7 @@ def median_fitness(stats, fw):  # type: ignore[no-untyped-def]
     values = np.empty(W, dtype=np.int64)
     for w in range(W):
         values[w] = world_fitness(stats[w], fw)
-    values.sort()
-    return max(0, values[(W - 1) // 2])
+    return lower_median(values)
 
 
 @njit

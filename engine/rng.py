@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from engine._exact import exact_mul
 from engine._jit import njit
 
 _MASK64 = (1 << 64) - 1
@@ -62,7 +63,7 @@ def random(state: npt.NDArray[np.uint64]) -> float:
 @njit
 def uniform(state: npt.NDArray[np.uint64], lo: float, hi: float) -> float:
     """``lo + (hi - lo) * random()``, the same expression as CPython's ``random.uniform``."""
-    return lo + (hi - lo) * random(state)
+    return lo + exact_mul(hi - lo, random(state))
 
 
 @njit

@@ -23,6 +23,8 @@ is shared). :func:`score` and :func:`verify` are conveniences over the entry for
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -193,10 +195,23 @@ class Bpp9000Scorer:
 
     def score(self, public_key: bytes, nonce: bytes) -> int:
         """The bpp9000 score of (public key, nonce): best error count, or INVALID_SCORE."""
+        return self.walk(*self.walk_inputs(public_key, nonce))
+
+    def walk_inputs(self, public_key: bytes, nonce: bytes) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint64], int]:
+        """What the walk of (public key, nonce) starts from: (root LUT uint8[P, 27], mutation seeds
+        uint64[>= S*10], L)."""
         nonce = bytes32(nonce, "nonce")
         lut = root_lut(self.pool, public_key, self.config.population)
-        seeds = mutation_seeds(self.pool, public_key, nonce, self.config.mutations)
-        return self.walk(lut, seeds, changes_per_step(nonce))
+        return lut, mutation_seeds(self.pool, public_key, nonce, self.config.mutations), changes_per_step(nonce)
+
+    def device_arrays(self) -> dict[str, Any]:
+        """The task's wiring and sequence as the kernels take them (see :mod:`engine._bpp9000_window`):
+        ``nbr``, ``updated``, ``input_idx``, ``signal``, ``output``, ``inputs``, ``targets``,
+        ``window_width``, ``max_ticks``, ``steps``."""
+        c = self.config
+        return {"nbr": self._nbr, "updated": self._updated, "input_idx": self._input_idx, "signal": self._signal,
+                "output": self._output, "inputs": self._inputs, "targets": self._targets,
+                "window_width": c.window_width, "max_ticks": c.max_ticks, "steps": c.mutations}
 
     def verify(self, public_key: bytes, nonce: bytes, claimed: int) -> bool:
         """True iff the recomputed score equals ``claimed``."""

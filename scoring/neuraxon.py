@@ -476,8 +476,11 @@ class Walks:
     def run(self, pk: bytes, nonce: bytes, threads: int = 1) -> WalkResult:
         """The walk of (``pk``, ``nonce``): its score and best network."""
         genome, start_score = self.start(pk)
-        rng = state_from_bytes(k12(pk, self.prep.task_id, nonce))
-        return walk(self.prep, genome, rng, threads, start_score)
+        return walk(self.prep, genome, self.walk_rng(pk, nonce), threads, start_score)
+
+    def walk_rng(self, pk: bytes, nonce: bytes) -> npt.NDArray[np.uint64]:
+        """The RNG state uint64[4] of the walk of (``pk``, ``nonce``): K12(public key ‖ task id ‖ nonce)."""
+        return state_from_bytes(k12(pk, self.prep.task_id, nonce))
 
 
 def run_walk(task: TaskSpec | dict[str, Any] | None, identity: str | bytes, nonce: str | bytes, *,

@@ -218,7 +218,7 @@ def choose_backend(entry: Algorithm, requested: str,
                    self_test: Callable[[Algorithm, Backend], None] | None = None) -> BackendChoice:
     """The backend ``entry`` runs on for ``--backend requested`` (``auto``, ``cpu`` or ``cuda``), and why.
 
-    An entry without a cuda backend runs on the cpu whatever was asked (reason "no cuda backend/GPU").
+    An entry without a cuda backend runs on the cpu whatever was asked (reason "<name> has no cuda kernel").
     One with a cuda backend: ``auto`` picks it only when it can run here and passes ``self_test``
     (which raises on a wrong known answer), else the cpu; ``cuda`` raises
     :class:`BackendUnavailableError` when it cannot run, and lets a failing ``self_test`` propagate.
@@ -229,7 +229,7 @@ def choose_backend(entry: Algorithm, requested: str,
     if requested == "cpu":
         return BackendChoice(cpu, "requested")
     cuda = entry.backends.get("cuda")
-    why = "no cuda backend/GPU" if cuda is None else cuda.unavailable()
+    why = f"{entry.name} has no cuda kernel" if cuda is None else cuda.unavailable()
     if cuda is not None and why is None and self_test is not None:
         try:
             self_test(entry, cuda)
@@ -240,7 +240,7 @@ def choose_backend(entry: Algorithm, requested: str,
     if cuda is None or why is not None:
         if cuda is not None and requested == "cuda":
             raise BackendUnavailableError(f"cuda backend unavailable for {entry.name}: {why}")
-        return BackendChoice(cpu, why or "no cuda backend/GPU")
+        return BackendChoice(cpu, why or f"{entry.name} has no cuda kernel")
     if requested == "cuda":
         return BackendChoice(cuda, "requested")
     return BackendChoice(cuda, "GPU present" + (" and its self-test passed" if self_test is not None else ""))

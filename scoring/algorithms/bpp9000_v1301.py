@@ -18,10 +18,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Hashable, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from scoring import bpp9000 as B
+from scoring.algorithms.cuda_backends import BPP9000_CUDA
 from scoring.bpp9000_pool import PoolCache
-from scoring.registry import Algorithm, BenchCase, KnownAnswer, Parent, ParentError, TaskDescription, TaskError, Walk
+from scoring.registry import (
+    CPU,
+    Algorithm,
+    Backend,
+    BenchCase,
+    KnownAnswer,
+    Parent,
+    ParentError,
+    TaskDescription,
+    TaskError,
+    Walk,
+)
 
 __all__ = ["BPP9000_CASES", "BPP9000_CONFIGS", "BPP9000_SEED", "BPP9000_TASK_FILE", "ENTRY", "Bpp9000V1301"]
 
@@ -53,6 +66,7 @@ class Bpp9000V1301(Algorithm):
     version = "v1301"
     needs_seed = True
     prepare_cache_size = 2  # each prepared scorer keeps its seed's 512 MiB pool alive
+    backends: ClassVar[Mapping[str, Backend]] = {"cpu": CPU, "cuda": BPP9000_CUDA}
 
     def load_task(self, description: TaskDescription) -> B.Bpp9000Spec:
         if not isinstance(description, bytes):

@@ -13,12 +13,13 @@ scorer and, for the small task, recomputed by the plain-Python twin) and a walk 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any, ClassVar
 
 from scoring import neuraxon as NX
+from scoring.algorithms.cuda_backends import NEURAXON_CUDA
 from scoring.neuraxon_task import DEFAULT_TASK, TaskSpec, TaskSpecBase, TaskSpecError
-from scoring.registry import Algorithm, BenchCase, KnownAnswer, Parent, TaskDescription, TaskError, Walk
+from scoring.registry import CPU, Algorithm, Backend, BenchCase, KnownAnswer, Parent, TaskDescription, TaskError, Walk
 
 __all__ = ["ENTRY", "NEURAXON_CASES", "PARENT_CASE", "SMALL_TASK", "NeuraxonV1"]
 
@@ -57,6 +58,7 @@ class NeuraxonV1(Algorithm):
     algo = 0
     version = "v1"
     exports_network = True
+    backends: ClassVar[Mapping[str, Backend]] = {"cpu": CPU, "cuda": NEURAXON_CUDA}
     #: The task-spec class of this entry's model (its ``from_dict`` refuses another model's tasks).
     spec_class: ClassVar[type[TaskSpecBase]] = TaskSpec
 

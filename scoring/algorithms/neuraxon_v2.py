@@ -12,13 +12,14 @@ checks the small-task rows against it on every run, the default-task row in the 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from scoring import neuraxon as NX
 from scoring import neuraxon_v2 as NX2
 from scoring.algorithms.neuraxon_v1 import SMALL_TASK, NeuraxonV1
 from scoring.neuraxon_task import DEFAULT_TASK_V2, TaskSpecV2
-from scoring.registry import BenchCase, KnownAnswer, Parent, ParentError, Walk
+from scoring.registry import CPU, Backend, BenchCase, KnownAnswer, Parent, ParentError, Walk
 
 __all__ = ["ENTRY", "NEURAXON_V2_CASES", "SMALL_TASK_V2", "NeuraxonV2"]
 
@@ -54,6 +55,7 @@ class NeuraxonV2(NeuraxonV1):
     version = "v2"
     exports_network = False
     spec_class = TaskSpecV2
+    backends: ClassVar[Mapping[str, Backend]] = {"cpu": CPU}  # the v1 cuda kernel runs v1 walks only
 
     def default_task(self) -> TaskSpecV2:
         return DEFAULT_TASK_V2

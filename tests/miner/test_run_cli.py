@@ -19,6 +19,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from miner.api import StatusDocument
+from scoring.algorithms.cuda_backends import cuda_unavailable
 from tests.miner.harness import ROOT, clean_env, miner_command
 
 
@@ -120,6 +121,5 @@ def test_readme_run_command_mines_on_the_embedded_server(tmp_path: Path) -> None
     assert all(line["timestamp"].endswith("Z") for line in lines)
     # --backend auto (the default) says which backend each algorithm got, and why
     chosen = {(line["algo"], line["backend"], line["reason"]) for line in lines if line["event"] == "backend_selected"}
-    assert chosen == {("neuraxon", "cpu", "no cuda backend/GPU"), ("neuraxon-v2", "cpu", "no cuda backend/GPU"),
-                      ("bpp9000", "cpu", "no cuda backend/GPU"),
-                      ("bpp9000-v1301", "cpu", "no cuda backend/GPU")}
+    assert chosen == {("neuraxon", "cpu", cuda_unavailable()), ("neuraxon-v2", "cpu", "neuraxon-v2 has no cuda kernel"),
+                      ("bpp9000", "cpu", "bpp9000 has no cuda kernel"), ("bpp9000-v1301", "cpu", cuda_unavailable())}

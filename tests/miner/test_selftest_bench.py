@@ -20,6 +20,7 @@ from protocol.identity import identity_from_public_key
 from protocol.messages import StratumJob
 from scoring import registry
 from scoring.algorithms.bpp9000_v1305 import PRODUCTION_TASK_FILE, FrameSpec
+from scoring.algorithms.cuda_backends import cuda_unavailable
 from scoring.algorithms.neuraxon_v1 import NEURAXON_CASES
 from scoring.ids import k12_hex
 from tests.miner.fakes import FakeConnection, HashScorer, HashWork
@@ -78,7 +79,8 @@ def test_dry_run_connects_once_and_mines_nothing(tmp_path: Path, capsys: pytest.
         code, report = asyncio.run(MinerDaemon(settings).dry_run())
         assert code == 0, report
         assert "ws://127.0.0.1:9/ws: FAILED" in report and f"{server.url}: ok over websocket" in report
-        assert "backend neuraxon: cpu (no cuda backend/GPU)" in report  # auto, and why it chose the cpu
+        assert f"backend neuraxon: cpu ({cuda_unavailable()})" in report  # auto, and why it chose the cpu
+        assert f"backend bpp9000-v1301: cpu ({cuda_unavailable()})" in report
         down = fast_settings(tmp_path, ["ws://127.0.0.1:9/ws"])
         code, report = asyncio.run(MinerDaemon(down).dry_run())
         assert code == exit_codes.EXIT_UNHEALTHY and "no server answered" in report
@@ -91,12 +93,11 @@ def test_a_cuda_backend_that_cannot_run_is_a_configuration_error(tmp_path: Path,
     from miner.cli import main
 
     assert main(["bench", "--backend", "cuda", "--algo", "neuraxon", "--seconds", "0.1"]) == 2
-    err = capsys.readouterr().err
-    assert "cuda backend requested but unavailable (neuraxon: no cuda backend/GPU; neuraxon-v2: no cuda" in err
+    assert f"cuda backend unavailable for neuraxon: {cuda_unavailable()}" in capsys.readouterr().err
     settings = fast_settings(tmp_path, ["ws://127.0.0.1:9/ws"], backend="cuda")
     assert asyncio.run(MinerDaemon(settings).run()) == exit_codes.EXIT_CONFIG
     code, report = asyncio.run(MinerDaemon(settings).dry_run())
-    assert code == exit_codes.EXIT_CONFIG and "--backend cuda" in report and "no cuda backend/GPU" in report
+    assert code == exit_codes.EXIT_CONFIG and "--backend cuda" in report and str(cuda_unavailable()) in report
     assert main(["run", "--backend", "gpu", "--dry-run", "--journal-file", str(tmp_path / "j.jsonl")]) == 2
     assert "backend" in capsys.readouterr().err
 

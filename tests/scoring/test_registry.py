@@ -208,11 +208,14 @@ def _vet(entry: registry.Algorithm, backend: registry.Backend) -> None:
 
 
 def test_backend_choice() -> None:
-    plain = registry.entry("neuraxon")
+    class CpuOnly(NeuraxonV1):
+        backends: ClassVar[Mapping[str, registry.Backend]] = {"cpu": registry.CPU}
+
+    plain = CpuOnly()
     assert registry.choose_backend(plain, "cpu").reason == "requested"
     for requested in ("auto", "cuda"):  # no cuda backend: the cpu, whatever was asked
         choice = registry.choose_backend(plain, requested)
-        assert (choice.backend.name, choice.reason) == ("cpu", "no cuda backend/GPU")
+        assert (choice.backend.name, choice.reason) == ("cpu", "neuraxon has no cuda kernel")
     absent = _with(FakeCuda(why="no GPU found"))
     assert registry.choose_backend(absent, "auto", _vet).reason == "no GPU found"
     with pytest.raises(registry.BackendUnavailableError, match="no GPU found"):

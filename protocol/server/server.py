@@ -57,6 +57,7 @@ class WorkServer:
                 await self._runner.cleanup()
             raise
         self.port = int(self._runner.addresses[0][1])
+        self.service.front_end_id = self.front_end_id
         self.service.metrics.identify(self.front_end_id)
         return self
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.protocol.server.helpers import stop_processes
+
 __all__ = ["dask_processes", "local_cluster", "require_dask"]
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,12 +76,4 @@ def dask_processes(workers: int, logs: Path) -> Iterator[str]:
             client.wait_for_workers(workers, timeout=180)
         yield address
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs[::-1])  # workers first

@@ -2,7 +2,8 @@
 
 Reads the work server's ledger (``--db``: the SQLite file or the pool's PostgreSQL, as ``workserver``
 takes it) and prints per account its accepted solutions, shares and the best score it set on each
-task, as a table or ``--json``; the same on both databases. The window is ``--since``/``--until``
+task, as a table or ``--json`` (which also counts the results each front-end accepted, by
+``--front-end-id``); the same on both databases. The window is ``--since``/``--until``
 (ISO 8601 times, UTC unless they say otherwise, or Unix seconds) or the last ``--hours``; default all.
 Exit 2 on a bad argument or a ledger that cannot be opened.
 """
@@ -57,7 +58,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", help="window start: ISO 8601 time (UTC unless given) or Unix seconds")
     p.add_argument("--until", help="window end, exclusive (default now)")
     p.add_argument("--hours", type=float, help="the last HOURS hours (instead of --since)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON instead of a table (with the results each front-end accepted)")
     p.set_defaults(func=run)
 
 
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump({"since": _iso(since), "until": _iso(until),
                    "accounts": [{"account": r.account, "solutions": r.solutions, "shares": r.shares,
-                                 "best": dict(sorted(r.best.items()))} for r in rows]}, sys.stdout, indent=2)
+                                 "best": dict(sorted(r.best.items())), "front_ends": r.front_ends} for r in rows]},
+                  sys.stdout, indent=2)
         sys.stdout.write(os.linesep)
         return 0
     print(f"accepted from {_iso(since)} until {_iso(until)} (UTC)")

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     net = p.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     net.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
+    net.add_argument("--front-end-id", metavar="ID",
+                     help="this front-end's name in every log line (front_end) and in its metrics "
+                          "(workserver_front_end_info{front_end=ID}); default HOST:PORT, this machine's host name "
+                          "and the port it listens on (docs/pool.md)")
     net.add_argument("--tls-cert", type=Path, help="PEM certificate: serve wss:// and https://")
     net.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     net.add_argument("--max-frame-bytes", type=int, default=64 * 1024, help="largest client message (default 65536)")
@@ -116,14 +120,27 @@ class _InputError(Exception):
     pass
 
 
-def _configure_logging(fmt: str | None, level: str) -> None:
+class _FrontEndField:
+    """A structlog processor: ``front_end=<id>`` on every line. A processor rather than a bound context
+    variable, so lines logged from the ledger's thread and the executors carry it too."""
+
+    def __init__(self) -> None:
+        self.value = ""
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if self.value:
+            event.setdefault("front_end", self.value)
+        return event
+
+
+def _configure_logging(fmt: str | None, level: str, front_end: _FrontEndField) -> None:
     import structlog
 
     if fmt is None:
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Any = structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+        processors=[structlog.contextvars.merge_contextvars, front_end, structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
@@ -219,7 +236,8 @@ def _config(args: argparse.Namespace) -> Any:
         abuse = AbusePolicy(max_wrong_claims=args.max_wrong_claims, ban_seconds=args.ban_seconds,
                             ban_max_seconds=max(86_400.0, args.ban_seconds))
         return ServerConfig(
-            host=args.host, port=args.port, db_path=database.path, database=database, tasks=tuple(tasks),
+            host=args.host, port=args.port, front_end_id=args.front_end_id, db_path=database.path, database=database,
+            tasks=tuple(tasks),
             epoch=args.epoch, identity=identity,
             access_tokens=_tokens(args), allow_wallets=not args.no_wallets, wallet_allowlist=allow,
             admin_token=admin_token, tls_cert=args.tls_cert, tls_key=args.tls_key, abuse=abuse,
@@ -260,7 +278,7 @@ def _bpp9000_task(args: argparse.Namespace) -> Any:
         raise _InputError(f"--bpp9000-task {args.bpp9000_task}: {exc}") from None
 
 
-async def _serve(config: Any) -> int:
+async def _serve(config: Any, front_end: _FrontEndField) -> int:
     import asyncio
     import gc
     import signal
@@ -273,6 +291,7 @@ async def _serve(config: Any) -> int:
 
     log = structlog.get_logger("workserver")
     server = WorkServer(config)
+    front_end.value = server.front_end_id  # with --port 0 and no --front-end-id: HOST:0 until it listens
     # asyncio reports some faults once per occurrence: at most one line per message and interval, with
     # the count of the ones left out; an accept failing with EMFILE is the guard's open_files refusal.
     asyncio.get_running_loop().set_exception_handler(
@@ -295,6 +314,7 @@ async def _serve(config: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    front_end.value = server.front_end_id
     log.info("workserver.listening", ws_url=server.ws_url, http_url=server.http_url,
              db=config.database.describe() if config.database else str(config.db_path or ":memory:"))
     print(f"workserver ready: {server.ws_url} {server.http_url}", flush=True)
@@ -314,5 +334,6 @@ def run_workserver(args: argparse.Namespace) -> int:
     except _InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    _configure_logging(args.log_format, args.log_level)
-    return asyncio.run(_serve(config))
+    front_end = _FrontEndField()
+    _configure_logging(args.log_format, args.log_level, front_end)
+    return asyncio.run(_serve(config, front_end))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ __all__ = ["VERIFIER_SCHEMES", "IdleSchedule", "ServerConfig"]
 
 #: Address schemes of a Dask scheduler that ``verifier`` accepts.
 VERIFIER_SCHEMES = ("tcp://", "tls://")
+
+#: A front-end id: what a host name, an address and a port are made of, as a log field and label value.
+_FRONT_END_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/\[\]-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    #: This front-end's name in its log lines (``front_end``) and metrics (``workserver_front_end_info``);
+    #: ``None``: ``HOST:PORT``, this machine's host name and the port it listens on
+    #: (:attr:`~protocol.server.server.WorkServer.front_end_id`).
+    front_end_id: str | None = None
     #: SQLite ledger file; ``None`` keeps the ledger in memory (nothing survives a restart).
     db_path: Path | None = None
     #: The ledger's database when given as ``--db`` (a SQLite path or a PostgreSQL URL shared by several
@@ -154,6 +162,9 @@ class ServerConfig:
         if self.verifier != "local" and not self.verifier.startswith(VERIFIER_SCHEMES):
             raise ValueError(f"verifier must be 'local' or a Dask scheduler address "
                              f"({', '.join(s + 'host:port' for s in VERIFIER_SCHEMES)}), got {self.verifier!r}")
+        if self.front_end_id is not None and not _FRONT_END_ID.fullmatch(self.front_end_id):
+            raise ValueError(f"front-end id {self.front_end_id!r}: 1 to 128 letters, digits and ._:@/[]- "
+                             "(starting with a letter or digit)")
         if self.verifier_connect_seconds <= 0:
             raise ValueError("verifier_connect_seconds must be positive")
         if not 0 <= self.epoch <= 0xFFFF:

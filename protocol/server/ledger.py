@@ -3,7 +3,8 @@ it, :mod:`protocol.server.database`), every accepted submission committed before
 
 What it keeps:
 
-* ``accepted`` — every accepted solution and share: task, identity, epoch, nonce, score, job, worker.
+* ``accepted`` — every accepted solution and share: task, identity, epoch, nonce, score, job, worker,
+  and the front-end that accepted it (``--front-end-id``; NULL in rows from before schema 3).
   The unique key ``(identity, task_id, epoch, nonce)`` is the duplicate rule: a result belongs to its
   epoch (the epoch is part of the work, as qubic/core keys solutions by mining seed).
 * ``networks`` / ``best`` / ``best_history`` — per task, each network that became the best accepted
@@ -27,7 +28,9 @@ survives ``kill -9`` (and power loss).
 
 Schema 2 added the epoch to the duplicate key, the ``accepted_by_job`` index and the ``accounts``
 table; a schema-1 file is migrated in place when it is opened (one transaction; ``accepted`` is
-rebuilt, rows and ids kept; ``accounts`` is summed from ``workers``).
+rebuilt, rows and ids kept; ``accounts`` is summed from ``workers``). Schema 3 added
+``accepted.front_end``: a schema-2 ledger (SQLite or PostgreSQL) gains the column when it is opened,
+by the first front-end to take the schema lock.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from protocol.server.database import NOTIFY_CHANNEL, Database, connect_postgres,
 __all__ = [
     "CLIENT_STATEMENTS",
     "SQL",
+    "UNRECORDED_FRONT_END",
     "AcceptedRecord",
     "AccountRow",
     "AsyncLedger",
@@ -61,7 +65,7 @@ __all__ = [
     "WorkerRow",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ACCEPTED_COLUMNS = ("id, kind, task_id, identity, nonce, score, job_id, epoch, threshold, share_threshold, parent_id,"
                      " account, worker, network_id, at")
@@ -84,6 +88,7 @@ def _accepted_table(name: str) -> str:
     worker TEXT NOT NULL,
     network_id TEXT,
     at REAL NOT NULL,
+    front_end TEXT,
     UNIQUE (identity, task_id, epoch, nonce)
 )"""
 
@@ -161,8 +166,10 @@ class SQL:
     #: Both databases: the meta rows a new ledger starts with (kept when another front-end made them).
     INIT_META = "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
     INSERT_ACCEPTED = ("INSERT INTO accepted (kind, task_id, identity, nonce, score, job_id, epoch, threshold,"
-                       " share_threshold, parent_id, account, worker, network_id, at)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                       " share_threshold, parent_id, account, worker, network_id, at, front_end)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    #: Schema 2 -> 3 (both databases).
+    ADD_FRONT_END = "ALTER TABLE accepted ADD COLUMN front_end TEXT"
     # PostgreSQL has no lastrowid. (SQLite plans a RETURNING insert with the foreign-key scans it
     # normally skips, so there the cursor's lastrowid is read instead.)
     INSERT_ACCEPTED_RETURNING = INSERT_ACCEPTED + " RETURNING id"
@@ -225,6 +232,8 @@ class SQL:
                      " GROUP BY account ORDER BY account")
     WINDOW_BESTS = ("SELECT a.account, h.task_id, h.score FROM best_history h JOIN accepted a ON a.id = h.accepted_id"
                     " WHERE h.at >= ? AND h.at < ? ORDER BY h.id")
+    WINDOW_FRONT_ENDS = ("SELECT account, front_end, COUNT(*) FROM accepted WHERE at >= ? AND at < ?"
+                         " GROUP BY account, front_end")
     LOAD_CALIBRATION = "SELECT task_id, scores, seconds_per_walk FROM calibration"
     WORKERS = ("SELECT account, worker, solutions, shares, mismatches, first_seen, last_seen FROM workers"
                " ORDER BY account, worker")
@@ -243,7 +252,7 @@ CLIENT_STATEMENTS: dict[str, tuple[Any, ...]] = {
     "IMPROVEMENTS": ("task",),
     "WORKER_EXISTS": ("acct", "w"),
     "COUNT_ACCOUNT": ("acct", 0, 1, 0, 0, 1, 0.0),
-    "INSERT_ACCEPTED": ("share", "task", "ID", "00", 1, "abcdef.1", 1, 1, None, None, "acct", "w", None, 0.0),
+    "INSERT_ACCEPTED": ("share", "task", "ID", "00", 1, "abcdef.1", 1, 1, None, None, "acct", "w", None, 0.0, "fe"),
     "COUNT_SOLUTION": ("acct", "w", 0.0, 0.0),
     "COUNT_SHARE": ("acct", "w", 0.0, 0.0),
     "COUNT_MISMATCH": ("acct", "w", 0.0, 0.0),
@@ -289,6 +298,8 @@ class AcceptedRecord:
     account: str
     worker: str
     at: float = field(default_factory=time.time)
+    #: The front-end that accepted it (``--front-end-id``).
+    front_end: str | None = None
 
 
 @dataclass(frozen=True)
@@ -346,15 +357,21 @@ class ImprovementRow(ProgressRow):
     account: str
 
 
+#: The front-end of results accepted before the ledger recorded front-ends (schema 3).
+UNRECORDED_FRONT_END = "(unrecorded)"
+
+
 @dataclass(frozen=True)
 class PayoutRow:
     """An account's accepted results in a time window (``neuraxon-miner ledger``); ``best``: task id ->
-    the best score the account set on that task in the window."""
+    the best score the account set on that task in the window; ``front_ends``: front-end id -> results
+    (solutions and shares) it accepted (:data:`UNRECORDED_FRONT_END` for rows from before schema 3)."""
 
     account: str
     solutions: int
     shares: int
     best: dict[str, int]
+    front_ends: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -392,14 +409,17 @@ class Ledger:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             version = self._schema_version()
-            if version == 1:  # the only migration so far; PostgreSQL ledgers start at schema 2
+            if version == 1:  # to schema 3 at once; PostgreSQL ledgers start at schema 2 (2 -> 3: below)
                 self._migrate_from_1()
             self._db.execute("PRAGMA foreign_keys = ON")
-        if version not in (None, 1, SCHEMA_VERSION):
+        if version not in (None, 1, 2, SCHEMA_VERSION):
             raise RuntimeError(f"ledger {db.describe()}: schema version {version}, this server needs {SCHEMA_VERSION}")
         with self._tx():
-            if self._pg:  # front-ends starting together create the schema once
+            if self._pg:  # front-ends starting together create or migrate the schema once
                 self._x("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            if self._schema_version() == 2:  # read again under the lock: another front-end may have migrated
+                self._x(SQL.ADD_FRONT_END)
+                self._x(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
             # executescript() would commit on its own; run the statements inside this transaction.
             for statement in _SCHEMA:
                 self._x(statement)
@@ -473,7 +493,7 @@ class Ledger:
             try:
                 cur = self._x(SQL.INSERT_ACCEPTED_RETURNING if self._pg else SQL.INSERT_ACCEPTED, (
                     rec.kind, rec.task_id, rec.identity, rec.nonce, rec.score, rec.job_id, rec.epoch, rec.threshold,
-                    rec.share_threshold, rec.parent_id, rec.account, rec.worker, network_id, rec.at))
+                    rec.share_threshold, rec.parent_id, rec.account, rec.worker, network_id, rec.at, rec.front_end))
             except self._integrity:
                 raise DuplicateSubmissionError(
                     f"{rec.identity[:8]}.../{rec.task_id[:8]}.../epoch {rec.epoch}/{rec.nonce}") from None
@@ -581,7 +601,11 @@ class Ledger:
         bests: dict[str, dict[str, int]] = {}
         for account, task_id, score in self._x(SQL.WINDOW_BESTS, (since, until)):
             bests.setdefault(account, {})[task_id] = int(score)
-        return [PayoutRow(account, int(solutions), int(shares), bests.get(account, {}))
+        front_ends: dict[str, dict[str, int]] = {}
+        for account, front_end, count in self._x(SQL.WINDOW_FRONT_ENDS, (since, until)):
+            front_ends.setdefault(account, {})[front_end or UNRECORDED_FRONT_END] = int(count)
+        return [PayoutRow(account, int(solutions), int(shares), bests.get(account, {}),
+                          dict(sorted(front_ends.get(account, {}).items())))
                 for account, solutions, shares in self._x(SQL.WINDOW_COUNTS, (since, until))]
 
     def workers(self) -> list[WorkerRow]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from protocol.errors import ErrorCode
 
@@ -79,6 +79,9 @@ class ServerMetrics:
         self.verification_slots = Gauge(
             "workserver_verification_slots", "Verifications that may run at once (a Dask cluster: its threads)",
             registry=r)
+        # ``workserver_front_end_info{front_end="..."} 1``: which front-end a scrape came from, to join
+        # its other series on (``* on (instance) group_left (front_end) workserver_front_end_info``).
+        self.front_end = Info("workserver_front_end", "This front-end's id (--front-end-id)", registry=r)
         for code in ErrorCode:
             if code is not ErrorCode.OK:
                 self.submits.labels(verdict=code.name.lower())
@@ -105,6 +108,10 @@ class ServerMetrics:
         self.idle.set_function(idle)
         self.epoch.set_function(epoch)
         self.banned.set_function(banned)
+
+    def identify(self, front_end: str) -> None:
+        """Label this registry's scrapes with the front-end id (``workserver_front_end_info``)."""
+        self.front_end.info({"front_end": front_end})
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

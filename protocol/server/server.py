@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from types import TracebackType
 
@@ -56,7 +57,15 @@ class WorkServer:
                 await self._runner.cleanup()
             raise
         self.port = int(self._runner.addresses[0][1])
+        self.service.front_end_id = self.front_end_id
+        self.service.metrics.identify(self.front_end_id)
         return self
+
+    @property
+    def front_end_id(self) -> str:
+        """This front-end's name in logs and metrics: ``config.front_end_id``, else ``HOST:PORT`` — this
+        machine's host name and the port it listens on (with port 0, the one it got, once started)."""
+        return self.config.front_end_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def http_url(self) -> str:

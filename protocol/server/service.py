@@ -124,6 +124,8 @@ class WorkService:
         self.closing = False
         #: Results and mismatches committed since start (readers of ledger summaries cache by it).
         self.ledger_writes = 0
+        #: This front-end's id, recorded with each accepted result (the server sets the derived one).
+        self.front_end_id = config.front_end_id
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -524,7 +526,7 @@ class WorkService:
             body, network_id = network_document(outcome.network)
         rec = AcceptedRecord(kind, job.task_id, job.identity, submit.nonce, score, job.job_id, job.epoch,
                              job.threshold, job.share_threshold, job.parent.parent_id if job.parent else None,
-                             session.account, session.worker)
+                             session.account, session.worker, front_end=self.front_end_id)
         committed = time.perf_counter()
         try:
             accepted_id, new_best = await self.ledger.call(

@@ -175,6 +175,7 @@ def prometheus_dir(tmp: Path, miner_targets: list[str], workserver_target: str, 
     shutil.copy(DOCKER / "prometheus" / "prometheus.yml", prom / "prometheus.yml")
     (prom / "targets" / "miner.yml").write_text(f"- targets: {json.dumps(miner_targets)}\n")
     (prom / "targets" / "workserver.yml").write_text(f'- targets: ["{workserver_target}"]\n')
+    (prom / "targets" / "pool.yml").write_text("[]\n")  # no pool front-ends
     (prom / "secrets" / "miner_api_token").write_text(token)
     return prom
 

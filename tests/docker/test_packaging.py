@@ -34,6 +34,7 @@ from tests.docker.rig import (
     rig,
     wait_until,
 )
+from tests.protocol.server.dask_cluster import require_dask
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -212,6 +213,90 @@ def test_compose_file_is_consistent() -> None:
     assert (DOCKER / build["context"] / build["dockerfile"]).resolve() == (DOCKER / "Dockerfile").resolve()
     targets = yaml.safe_load((DOCKER / "prometheus" / "targets" / "miner.yml").read_text())
     assert targets[0]["targets"] == ["miner:9850"]
+
+
+POOL_SERVICES = {"pool-db", "dask-scheduler", "dask-worker", "frontend-1", "frontend-2", "pool-miner"}
+
+
+def _secret_path(service: dict[str, object], compose: dict[str, object], path: str) -> Path:
+    """The host file behind ``/run/secrets/<name>`` of a service (which must list the secret)."""
+    name = path.removeprefix("/run/secrets/")
+    assert path.startswith("/run/secrets/") and name in service.get("secrets", []), path  # type: ignore[operator]
+    return DOCKER / compose["secrets"][name]["file"]  # type: ignore[index]
+
+
+def test_compose_pool_profile_runs_commands_the_clis_accept(tmp_path: Path) -> None:
+    """The ``pool`` profile: PostgreSQL, a Dask scheduler and workers, two front-ends and a miner listing
+    both; each command list goes through the parser of the CLI that runs it (ours and Dask's), and what
+    the services name (hosts, ports, secrets, the database) exists. Without the profile nothing changes."""
+    require_dask()  # the pool extra (Dask distributed, psycopg)
+    from distributed.cli.dask_scheduler import main as dask_scheduler
+    from distributed.cli.dask_worker import main as dask_worker
+
+    from miner.cli import build_parser
+    from miner.commands.workserver import _config
+    from miner.settings import load_settings
+
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {name for name, s in services.items() if "profiles" not in s} == {"workserver", "miner", "prometheus",
+                                                                          "grafana"}
+    assert {name for name, s in services.items() if s.get("profiles") == ["pool"]} == POOL_SERVICES
+    pyproject = (DOCKER.parent / "pyproject.toml").read_text()
+    for name in POOL_SERVICES - {"pool-db"}:
+        build = services[name]["build"]
+        assert services[name]["image"] == "neuraxon-miner:pool" and build["args"] == {"EXTRAS": "pool"}, name
+        assert (DOCKER / build["context"] / build["dockerfile"]).resolve() == (DOCKER / "Dockerfile").resolve()
+        for dependency in services[name].get("depends_on", {}):
+            assert dependency in POOL_SERVICES, (name, dependency)
+    assert re.search(r"^pool = \[", pyproject, re.M) and 'ARG EXTRAS=""' in (DOCKER / "Dockerfile").read_text()
+
+    db = services["pool-db"]
+    password_file = _secret_path(db, compose, db["environment"]["POSTGRES_PASSWORD_FILE"])
+    assert password_file.name in (password_file.parent / ".gitignore").read_text().split()  # never committed
+
+    # Dask: the scheduler listens where the front-ends look; workers preload the scorers.
+    scheduler = dask_scheduler.make_context("scheduler", services["dask-scheduler"]["command"][1:]).params
+    assert services["dask-scheduler"]["entrypoint"] == services["dask-worker"]["entrypoint"] == ["dask"]
+    assert services["dask-scheduler"]["command"][0] == "scheduler" and services["dask-worker"]["command"][0] == "worker"
+    scheduler_url = f"tcp://dask-scheduler:{scheduler['port']}"
+    worker = dask_worker.make_context("worker", services["dask-worker"]["command"][1:]).params
+    assert worker["scheduler"] == scheduler_url and worker["preload"] == ("protocol.server.dask_verify",)
+    from protocol.server import dask_verify
+
+    assert callable(dask_verify.dask_setup)
+    # Dask's commands pass options they do not know on to preload modules: check each is theirs.
+    for command, name in ((dask_scheduler, "dask-scheduler"), (dask_worker, "dask-worker")):
+        known = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+        flags = [arg.split("=")[0] for arg in services[name]["command"] if arg.startswith("-")]
+        assert flags and set(flags) <= known, (name, set(flags) - known)
+
+    # Front-ends: our parser and our configuration checks (the password file stands in for the secret).
+    parser, ports, ids = build_parser(), {}, set()
+    for name in ("frontend-1", "frontend-2"):
+        service = services[name]
+        args = parser.parse_args(service["command"])
+        assert args.command == "workserver" and args.verifier == scheduler_url, name
+        assert "pool_db_password" in service["secrets"] and "password" not in args.db.lower().split("@")[0]
+        assert _secret_path(service, compose, str(args.db_password_file)) == password_file
+        (tmp_path / "password").write_text("compose-test\n")
+        args.db_password_file = tmp_path / "password"
+        config = _config(args)
+        url = config.database.url
+        assert url == f"postgresql://{db['environment']['POSTGRES_USER']}@pool-db:5432/{db['environment']['POSTGRES_DB']}"
+        assert config.database.password == "compose-test" and config.host == "0.0.0.0"
+        ports[name] = config.port
+        ids.add(config.front_end_id)
+        assert set(service["depends_on"]) == {"pool-db", "dask-scheduler"}
+    assert ids == {"frontend-1", "frontend-2"}
+
+    # The miner lists both front-ends, the first as its primary.
+    miner = services["pool-miner"]
+    settings = load_settings(environ=miner["environment"]).settings
+    assert settings.servers == [f"ws://{name}:{port}/ws" for name, port in ports.items()], settings.servers
+    assert parser.parse_args(miner["command"]).command == "run"
+    targets = yaml.safe_load((DOCKER / "prometheus" / "targets" / "pool.yml").read_text())
+    assert targets[0]["targets"] == [f"{name}:{port}" for name, port in ports.items()]
 
 
 def test_notify_socket_sees_ready_watchdog_stopping(tmp_path: Path) -> None:

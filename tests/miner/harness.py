@@ -23,6 +23,7 @@ from Crypto.Hash import KangarooTwelve
 
 from miner.daemon import MinerDaemon
 from miner.settings import MinerSettings
+from miner.status import StatusDocument
 from protocol.identity import identity_from_public_key
 from tests.miner.server_process import ADMIN_TOKEN
 
@@ -254,6 +255,15 @@ class WsProxy:
             with contextlib.suppress(ValueError):
                 self.clients.remove(client)
         return client
+
+
+def miner_status(port: int) -> StatusDocument | None:
+    """``GET /status`` of a miner process's API on loopback ``port``; None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as resp:
+            return StatusDocument.model_validate_json(resp.read())
+    except OSError:
+        return None
 
 
 def miner_command(*args: str) -> list[str]:

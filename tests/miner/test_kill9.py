@@ -12,10 +12,8 @@ import asyncio
 import signal
 import socket
 import subprocess
-import urllib.request
 from pathlib import Path
 
-from miner.api import StatusDocument
 from tests.miner.harness import (
     ROOT,
     WALLET,
@@ -25,6 +23,7 @@ from tests.miner.harness import (
     journal_pending,
     ledger_accepted,
     miner_command,
+    miner_status,
     wait_for,
 )
 
@@ -33,14 +32,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _status(port: int) -> StatusDocument | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as resp:
-            return StatusDocument.model_validate_json(resp.read())
-    except OSError:
-        return None
 
 
 def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tmp_path: Path) -> None:
@@ -60,7 +51,7 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
         port1 = _free_port()
         first = subprocess.Popen(miner(port1), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            await wait_for(lambda: (s := _status(port1)) is not None and s.results.accepted >= 1, 60,
+            await wait_for(lambda: (s := miner_status(port1)) is not None and s.results.accepted >= 1, 60,
                            "the first miner's accepted solutions", interval=0.2)
             proxy.freeze()
             # Sent and dropped, not only journaled: under load the miner may hold its sends for a while
@@ -84,7 +75,7 @@ def test_kill9_with_unsent_results_then_each_is_resubmitted_and_accepted_once(tm
         try:
             await wait_for(lambda: not (set(journal_pending(journal)) & set(unsent)), 60,
                            "the resubmissions to be answered", interval=0.2)
-            doc = _status(port2)
+            doc = miner_status(port2)
             assert doc is not None and doc.resubmitted == len(unsent)
             second.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(second.wait, 30) == 0  # the relay runs in this loop: keep it going

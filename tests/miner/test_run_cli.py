@@ -12,6 +12,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -123,3 +124,35 @@ def test_readme_run_command_mines_on_the_embedded_server(tmp_path: Path) -> None
     chosen = {(line["algo"], line["backend"], line["reason"]) for line in lines if line["event"] == "backend_selected"}
     assert chosen == {("neuraxon", "cpu", cuda_unavailable()), ("neuraxon-v2", "cpu", "neuraxon-v2 has no cuda kernel"),
                       ("bpp9000", "cpu", "bpp9000 has no cuda kernel"), ("bpp9000-v1301", "cpu", cuda_unavailable())}
+
+
+# Runs the miner's CLI in a fresh interpreter in which importing Dask or psycopg fails (and is reported,
+# in case some code caught the ImportError and went on).
+_WITHOUT_POOL = """
+import atexit, sys
+
+tried = []
+
+class NoPool:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("distributed", "dask", "psycopg"):
+            tried.append(name)
+            raise ImportError(f"{name}: the newcomer path must not need the pool extra")
+
+sys.meta_path.insert(0, NoPool())
+atexit.register(lambda: print("pool imports tried:", sorted(set(tried))))
+from miner.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_newcomer_path_needs_no_postgresql_and_no_dask(tmp_path: Path) -> None:
+    """What ``./scripts/run.sh`` runs, ``neuraxon-miner run`` with no server (the embedded work server, its
+    SQLite ledger, local verification), starts, connects and gets a job without ever importing Dask or
+    psycopg: the pool is opt-in."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_POOL, "run", "--dry-run", "--no-self-test", "--state-dir",
+         str(tmp_path / "state"), "--api-port", "0"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "dry run: ok" in done.stdout and "pool imports tried: []" in done.stdout, done.stdout[-2000:]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +27,8 @@ def test_workserver_is_a_subcommand_with_its_flags() -> None:
     (["--identity", "NOTANIDENTITY"], "invalid identity"),
     (["--task", "/nonexistent/task.json"], "cannot read task"),
     (["--tls-cert", "cert.pem"], "TLS needs both"),
+    (["--front-end-id", "fe 1"], "front-end id 'fe 1'"),
+    (["--front-end-id", ""], "front-end id ''"),
 ])
 def test_bad_input_exits_2_with_a_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["workserver", "--db", ":memory:", *argv]) == 2
@@ -82,3 +86,34 @@ def test_bad_admin_token_sources_exit_2(files: dict[str, bytes], argv: list[str]
         monkeypatch.setenv(key, value.format(**names))
     assert main(["workserver", "--db", ":memory:", *(a.format(**names) for a in argv)]) == 2
     assert message in capsys.readouterr().err
+
+
+def _scrape(http_url: str) -> str:
+    with urllib.request.urlopen(http_url + "/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
+@pytest.mark.parametrize("given", ["fe-1.pool:8081", None])
+def test_the_front_end_id_is_on_every_log_line_and_on_the_metrics(given: str | None, tmp_path: Path) -> None:
+    """``--front-end-id`` (or the derived HOST:PORT) names the front-end in each JSON log line, from start-up
+    to shutdown, and in ``workserver_front_end_info`` (one series, value 1, to join the others on)."""
+    log = tmp_path / "server.log"
+    args = ["--db", ":memory:", "--demo", "--calibration-walks", "0", "--verify-workers", "1", "--verify-mode",
+            "thread", *(["--front-end-id", given] if given else [])]
+    proc, _, http_url = start_cli_server(args, log)
+    try:
+        port = int(http_url.rsplit(":", 1)[1])
+        expected = given or f"{socket.gethostname()}:{port}"
+        info = [line for line in _scrape(http_url).splitlines() if line.startswith("workserver_front_end_info")]
+        assert info == [f'workserver_front_end_info{{front_end="{expected}"}} 1.0'], info
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    events = [line["event"] for line in lines]
+    assert "workserver.listening" in events and "workserver.stopped" in events, events
+    if given:
+        assert {line.get("front_end") for line in lines} == {given}, lines
+    else:  # with --port 0 the port is known once the server listens: from then on
+        listening = events.index("workserver.listening")
+        assert {line.get("front_end") for line in lines[listening:]} == {expected}, lines

@@ -7,13 +7,14 @@ loop per test, with a hard timeout), which keeps the test dependencies as they a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -235,6 +236,19 @@ def random_nonce() -> str:
 def ack_of(message: Message) -> StratumAck:
     assert isinstance(message, StratumAck), f"expected an ack, got {message.METHOD}"
     return message
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], timeout: float = 30.0) -> None:
+    """SIGTERM every process still running, wait up to ``timeout`` seconds for each, SIGKILL the rest."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def start_cli_server(args: list[str], log: Path, *, env: Mapping[str, str] | None = None,

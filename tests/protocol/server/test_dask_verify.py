@@ -1,5 +1,5 @@
 """Verification on a real Dask cluster (``--verifier tcp://...``): same verdicts as the local pool, a
-worker lost mid-verification costs a retry and never a second verdict, a scheduler that is missing
+worker process killed mid-verification costs a retry and never a second verdict, a scheduler that is missing
 at start stops the server (exit 2) and one lost at run time answers SERVER_BUSY until it is back.
 
 Fair scheduling on Dask is tested with the hardening tests' flood (``test_abuse.py``, parametrised).
@@ -8,10 +8,12 @@ Fair scheduling on Dask is tested with the hardening tests' flood (``test_abuse.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from protocol import ErrorCode, StratumAck
 from protocol.fields import Algo
 from protocol.server.ledger import Ledger
 from protocol.server.verify import ScoringVerifier, VerifyOutcome, VerifyRequest
-from tests.protocol.server.dask_cluster import local_cluster, require_dask
+from tests.protocol.server.dask_cluster import dask_processes, local_cluster, require_dask
 from tests.protocol.server.helpers import (
     SMALL_SPEC,
     Miner,
@@ -73,21 +75,14 @@ def test_dask_verifies_a_real_miners_submissions_exactly_as_the_local_pool() -> 
     run(body(), timeout=300)
 
 
-#: State of the verifiers below, by key: a verifier is pickled to the Dask workers as its key.
-_GATES: dict[str, dict[str, Any]] = {}
+class StallOnFirstRun:
+    """The real Neuraxon verifier, for worker processes: each run appends its process id to
+    ``gate/runs``; the first one also waits until ``gate/release`` exists (the test kills its process
+    meanwhile). Files, because the runs happen in other processes."""
 
-
-class StallOnFirstWorker:
-    """The real Neuraxon verifier, except that its first run records its worker and waits until the
-    test releases it (the test closes that worker meanwhile); every run is recorded."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        _GATES[key] = {"started": threading.Event(), "release": threading.Event(), "runs": []}
+    def __init__(self, gate: Path) -> None:
+        self.gate = gate
         self.real = ScoringVerifier("neuraxon")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_stall_verifier, (self.key,))
 
     @property
     def algo(self) -> Algo:
@@ -99,56 +94,56 @@ class StallOnFirstWorker:
     def sample_nonce(self, raw: bytes) -> bytes:
         return self.real.sample_nonce(raw)
 
-    def compute(self, request: VerifyRequest) -> VerifyOutcome:
-        from distributed import get_worker
+    def runs(self) -> list[int]:
+        """Process ids of the runs so far, in order."""
+        path = self.gate / "runs"
+        return [int(line) for line in path.read_text().split()] if path.exists() else []
 
-        gate = _GATES[self.key]
-        gate["runs"].append(get_worker().address)
-        if len(gate["runs"]) == 1:
-            gate["started"].set()
-            gate["release"].wait(120)
+    def compute(self, request: VerifyRequest) -> VerifyOutcome:
+        with (self.gate / "runs").open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        try:
+            os.close(os.open(self.gate / "first", os.O_CREAT | os.O_EXCL))  # only the first run claims it
+        except FileExistsError:
+            pass
+        else:
+            deadline = time.monotonic() + 120
+            while not (self.gate / "release").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         return self.real.compute(request)
 
 
-_STALLS: dict[str, StallOnFirstWorker] = {}
+def test_a_worker_process_killed_mid_verification_is_retried_and_the_verdict_recorded_once(tmp_path: Path) -> None:
+    """Two ``dask worker`` processes; the one verifying a miner's solution is killed with SIGKILL: Dask
+    runs the verification again on the other, the miner gets one ack, the ledger holds one row."""
+    verifier = StallOnFirstRun(tmp_path)
 
-
-def _stall_verifier(key: str) -> StallOnFirstWorker:
-    return _STALLS[key]
-
-
-def test_a_worker_lost_mid_verification_is_retried_and_the_verdict_recorded_once() -> None:
-    verifier = _STALLS["lost-worker"] = StallOnFirstWorker("lost-worker")
-    gate = _GATES["lost-worker"]
-
-    async def body() -> None:
-        async with local_cluster(workers=2) as cluster:
-            config = small_config(threshold=400, training=False, calibration_walks=0,
-                                  verifier=cluster.scheduler_address, verifiers={Algo.NEURAXON: verifier})
-            async with serving(config) as server, Miner.connect(server.ws_url, "survivor") as miner:
-                job = await miner.login()
-                nonce, score, _ = find_nonce(job, SMALL_SPEC, job.is_solution)
-                await miner.send(job.submit(nonce, score))
-                await asyncio.to_thread(gate["started"].wait, 60)
-                (lost,) = gate["runs"]
-                worker = next(w for w in cluster.workers.values() if w.address == lost)
-                await worker.close(executor_wait=False)  # gone while its verification runs
-                ack = await miner.expect(StratumAck, timeout=60)
-                assert ack.success, ack
-                assert len(gate["runs"]) == 2 and gate["runs"][1] != lost  # retried on the other worker
-                gate["release"].set()  # the lost worker's run finishes now; its result goes nowhere
-                await miner.send(job.submit(nonce, score))  # a resend of the same result
-                again = await miner.expect(StratumAck)
-                assert again.code == ErrorCode.DUPLICATE, again
-                rows = await server.service.ledger.call(Ledger.accepted)
-                assert [(r["nonce"], r["score"]) for r in rows] == [(nonce, score)]
-        gate["release"].set()
+    async def body(address: str) -> None:
+        config = small_config(threshold=400, training=False, calibration_walks=0, verifier=address,
+                              verifiers={Algo.NEURAXON: verifier})
+        async with serving(config) as server, Miner.connect(server.ws_url, "survivor") as miner:
+            job = await miner.login()
+            nonce, score, _ = find_nonce(job, SMALL_SPEC, job.is_solution)
+            await miner.send(job.submit(nonce, score))
+            await until(lambda: _true(len(verifier.runs()) == 1), timeout=120)
+            (lost,) = verifier.runs()
+            os.kill(lost, signal.SIGKILL)  # the worker process dies while its verification runs
+            ack = await miner.expect(StratumAck, timeout=120)
+            assert ack.success, ack
+            runs = verifier.runs()
+            assert len(runs) == 2 and runs[1] != lost, runs  # retried once, in the other worker process
+            (tmp_path / "release").touch()
+            await miner.send(job.submit(nonce, score))  # a resend of the same result
+            again = await miner.expect(StratumAck)  # the next ack: a second verdict would have come first
+            assert again.code == ErrorCode.DUPLICATE, again
+            rows = await server.service.ledger.call(Ledger.accepted)
+            assert [(r["nonce"], r["score"]) for r in rows] == [(nonce, score)]
 
     try:
-        run(body(), timeout=300)
+        with dask_processes(2, tmp_path / "dask") as address:
+            run(body(address), timeout=300)
     finally:
-        gate["release"].set()
-        _STALLS.pop("lost-worker", None)
+        (tmp_path / "release").touch()
 
 
 def test_a_scheduler_lost_at_run_time_answers_server_busy_until_it_is_back() -> None:

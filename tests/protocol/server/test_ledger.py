@@ -1,12 +1,13 @@
 """The ledger, on SQLite and on PostgreSQL: duplicates (per epoch), best network per task in the algorithm's
 direction, restart state, front-ends sharing one database, payouts, the migration of schema-1 and schema-2
-files, and O(log n) statements for everything a client can cause."""
+files (schema 2 on PostgreSQL too), and O(log n) statements for everything a client can cause."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ import pytest
 from protocol.server.jobs import PREFIX_BLOCK, PrefixAllocator
 from protocol.server.ledger import (
     CLIENT_STATEMENTS,
+    SCHEMA_VERSION,
     SQL,
+    UNRECORDED_FRONT_END,
     AcceptedRecord,
     AsyncLedger,
     DuplicateSubmissionError,
@@ -138,7 +141,7 @@ def test_an_operators_schema_1_ledger_opens_migrated_with_everything_kept(tmp_pa
     assert ledger.connection.execute("PRAGMA foreign_key_check").fetchall() == []
     ledger.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute(SQL.SCHEMA_VERSION).fetchone() == ("2",)
+        assert raw.execute(SQL.SCHEMA_VERSION).fetchone() == (str(SCHEMA_VERSION),)
         indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"accepted_by_job", "accepted_by_task"} <= indexes
     Ledger(path).close()  # and it opens again as it is
@@ -168,6 +171,26 @@ def test_a_schema_2_ledger_opens_with_its_rows_and_goes_on(tmp_path: Path) -> No
     assert ledger.record_accepted(_rec("cc", 130), network=b'{"n":3}', network_id="n3") == (3, True)
     assert [(r.account, r.solutions, r.shares) for r in ledger.payouts(0, 2000)] == [("acct", 2, 1)]
     ledger.close()
+
+
+def test_a_schema_2_ledger_gains_the_front_end_column_on_either_database(ledger_target: LedgerTarget) -> None:
+    """Schema 3 records which front-end accepted each result; a schema-2 ledger (made here by taking the
+    column out of a new one) is migrated when it is opened, its rows kept with no front-end, and a
+    second opening (another front-end starting) finds it migrated."""
+    ledger = Ledger(ledger_target.db)
+    ledger.record_accepted(_rec("aa", 120))
+    ledger.connection.execute("ALTER TABLE accepted DROP COLUMN front_end")
+    ledger.connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    ledger.close()
+    first, second = Ledger(ledger_target.db), Ledger(ledger_target.db)
+    first.record_accepted(replace(_rec("bb", 110), front_end="fe-1"))
+    second.record_accepted(replace(_rec("cc", 100, kind="share"), front_end="fe-2"))
+    assert [(r["nonce"], r["front_end"]) for r in second.accepted()] == [("aa", None), ("bb", "fe-1"), ("cc", "fe-2")]
+    (payout,) = first.payouts(0, 2000)
+    assert payout.front_ends == {UNRECORDED_FRONT_END: 1, "fe-1": 1, "fe-2": 1}
+    assert first.connection.execute(SQL.SCHEMA_VERSION).fetchone()[0] == str(SCHEMA_VERSION)
+    first.close()
+    second.close()
 
 
 def test_front_ends_sharing_a_ledger_share_prefixes_duplicates_and_the_best(ledger_target: LedgerTarget) -> None:

@@ -6,7 +6,6 @@ announcement's latency is measured by ``benchmarks/pool_notify.py``)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -19,7 +18,15 @@ from protocol import ErrorCode, StratumAck, StratumJob
 from protocol.server.database import parse_database
 from protocol.server.ledger import AcceptedRecord, Ledger
 from tests.postgres import PASSWORD, PostgresServer
-from tests.protocol.server.helpers import SMALL_TASK_PATH, Miner, run, start_cli_server, submit_a_solution, wallet
+from tests.protocol.server.helpers import (
+    SMALL_TASK_PATH,
+    Miner,
+    run,
+    start_cli_server,
+    stop_processes,
+    submit_a_solution,
+    wallet,
+)
 
 THRESHOLD = 200  # about one walk in three on the small task: solutions come quickly
 
@@ -45,14 +52,7 @@ def front_ends(postgres: PostgresServer, tmp_path: Path) -> Iterator[tuple[str, 
             urls.append(ws_url)
         yield url, urls
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
 
 
 def _payouts(url: str, password_file: Path) -> dict[str, tuple[int, int]]:
@@ -119,7 +119,7 @@ def test_the_ledger_report_is_the_same_on_both_databases(postgres: PostgresServe
         ledger = Ledger(target)
         for i, (account, kind, score, at) in enumerate(records):
             rec = AcceptedRecord(kind, "task-one", "ID", f"{i:04x}", score, "job.1", 1, 100, None, None, account,
-                                 "rig", at=at)
+                                 "rig", at=at, front_end=f"fe-{i % 2}")
             solution = kind == "solution"
             ledger.record_accepted(rec, network=b"{}" if solution else None, network_id=f"n{i}" if solution else None)
         ledger.close()
@@ -132,8 +132,10 @@ def test_the_ledger_report_is_the_same_on_both_databases(postgres: PostgresServe
     assert outputs[0] == outputs[1]
     report = json.loads(outputs[0][1])
     assert report["accounts"] == [
-        {"account": "acct-a", "solutions": 2, "shares": 1, "best": {"task-one": 150}},
-        {"account": "acct-b", "solutions": 1, "shares": 1, "best": {"task-one": 170}},
+        {"account": "acct-a", "solutions": 2, "shares": 1, "best": {"task-one": 150},
+         "front_ends": {"fe-0": 2, "fe-1": 1}},
+        {"account": "acct-b", "solutions": 1, "shares": 1, "best": {"task-one": 170},
+         "front_ends": {"fe-0": 1, "fe-1": 1}},
     ]  # acct-c's share is outside the window; acct-a's 160 came after acct-b's 170, so it set no best
     assert "acct-a" in outputs[0][0] and "2 accounts, 3 solutions, 2 shares" in outputs[0][0]
 

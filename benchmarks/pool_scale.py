@@ -9,7 +9,9 @@ processes and loopback WebSocket miners (``benchmarks/workserver_load.py``'s cli
   Dask cluster with 1 and with 2 worker processes; ratio 2/1 (goal >= 1.8x on 2 free cores).
 * (b) ledger — accepted solutions recorded through ``Ledger.record_accepted`` (what a submit commits:
   the row, the worker's and the account's counters, one transaction each): inserts/s on SQLite (one
-  writer, the single server) and on PostgreSQL with 1 and 2 writers (two front-ends); ratios.
+  writer, the single server) and on PostgreSQL with 1 and 2 writers (two front-ends); ratios. And
+  the pool-wide verification turns (``protocol/server/turns.py``): leases taken and released per
+  second by 1 and 2 front-ends (each verification of a pool takes one).
 * (c) pushes — 2 front-ends on that PostgreSQL and a 1-worker Dask cluster, N miners on each; an
   admin call moves both front-ends' epoch at once, which changes every miner's job; job-push latency
   p50/p99 per front-end from the call to each miner's receipt (goal p99 < 50 ms).
@@ -52,6 +54,7 @@ from benchmarks.workserver_load import (  # noqa: E402
 )
 from protocol.server.database import parse_database  # noqa: E402
 from protocol.server.ledger import AcceptedRecord, Ledger  # noqa: E402
+from protocol.server.turns import SharedTurns  # noqa: E402
 from tests.postgres import PASSWORD, PostgresServer, postgres_server  # noqa: E402
 
 
@@ -108,6 +111,25 @@ def inserts_per_second(target: Any, writers: int, count: int) -> float:
     return writers * count / elapsed
 
 
+async def _lease_pairs(db: Any, front_ends: int, count: int) -> float:
+    """Verification turns taken and given back per second (``SharedTurns``: two statements each) by
+    ``front_ends`` front-ends at once, each cycling through many accounts."""
+    turns = [SharedTurns(db, owner=f"bench-{k}", max_per_account=32) for k in range(front_ends)]
+    for t in turns:
+        await t.start()
+
+    async def cycle(t: SharedTurns, k: int) -> None:
+        for i in range(count):
+            await t.release(await t.acquire(f"acct{k}-{i % 997}"), ran=True)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(cycle(t, k) for k, t in enumerate(turns)))
+    elapsed = time.perf_counter() - started
+    for t in turns:
+        await t.aclose()
+    return front_ends * count / elapsed
+
+
 def ledger_rates(tmp: Path, pg: PostgresServer, count: int) -> dict[str, float]:
     rates = {}
     progress(f"(b) SQLite file, 1 writer: {count} accepted solutions")
@@ -116,8 +138,12 @@ def ledger_rates(tmp: Path, pg: PostgresServer, count: int) -> dict[str, float]:
         progress(f"(b) PostgreSQL, {writers} writer(s): {count} accepted solutions each")
         rates[f"postgresql_{writers}"] = inserts_per_second(
             parse_database(pg.create_database(), password=PASSWORD), writers, count)
+    for front_ends in (1, 2):
+        progress(f"(b) verification leases, {front_ends} front-end(s): {count} taken and released each")
+        rates[f"leases_{front_ends}"] = asyncio.run(_lease_pairs(
+            parse_database(pg.create_database(), password=PASSWORD), front_ends, count))
     for name, rate in rates.items():
-        progress(f"(b) {name}: {rate:.0f} inserts/s")
+        progress(f"(b) {name}: {rate:.0f} per s")
     return rates
 
 
@@ -231,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                         ("postgresql_1_writer_inserts_per_s", f"{ledger['postgresql_1']:.0f}"),
                         ("postgresql_2_writers_inserts_per_s", f"{ledger['postgresql_2']:.0f}"),
                         ("postgresql_1_writer_over_sqlite_ratio", f"{ledger['postgresql_1'] / ledger['sqlite']:.2f}"),
-                        ("postgresql_2_over_1_writer_ratio", f"{ledger['postgresql_2'] / ledger['postgresql_1']:.2f}")]
+                        ("postgresql_2_over_1_writer_ratio", f"{ledger['postgresql_2'] / ledger['postgresql_1']:.2f}"),
+                        ("leases_1_front_end_per_s", f"{ledger['leases_1']:.0f}"),
+                        ("leases_2_front_ends_per_s", f"{ledger['leases_2']:.0f}")]
         if "push" not in args.skip:
             lat = push_latencies(tmp, pg, connections, rounds, args.interval, args.client_processes)
             figures.append(("miners_per_front_end", str(connections)))

@@ -13,7 +13,7 @@ import pytest
 from protocol import StratumAck
 from protocol.fields import Algo
 from protocol.server.database import parse_database
-from protocol.server.scheduling import SchedulerBusyError
+from protocol.server.scheduling import SERVER_ACCOUNT, SchedulerBusyError
 from protocol.server.turns import SharedTurns
 from tests.postgres import PASSWORD, PostgresServer
 from tests.protocol.server.dask_cluster import local_cluster, require_dask
@@ -46,8 +46,9 @@ def test_an_accounts_bound_and_turns_are_pool_wide(postgres: PostgresServer) -> 
             assert (await b.acquire("late")).tag == 2  # a newcomer: the turn after the clock
             await b.release(honest, ran=False)  # dropped unverified: the clock stays
             assert await b.clock() == 1
-            server = await a.acquire("server", bounded=False)
-            assert server.tag == 2
+            server = [await a.acquire(SERVER_ACCOUNT, bounded=False) for _ in range(5)]  # calibration walks
+            assert [lease.tag for lease in server] == [2, 3, 4, 5, 6]  # unbounded, one turn after another
+            assert (await b.acquire(SERVER_ACCOUNT, bounded=False)).tag == 2  # the other front-end's own work
         finally:
             await a.aclose()
             await b.aclose()

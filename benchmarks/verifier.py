@@ -59,7 +59,7 @@ async def measure(executor: VerificationExecutor, walks: int) -> float:
         await executor.aclose()
 
 
-def _dask(tmp: Path, workers: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
+def start_dask(tmp: Path, workers: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """A ``dask scheduler`` and ``workers`` one-thread ``dask worker`` processes; their address."""
     dask = str(Path(sys.executable).with_name("dask"))
     info = tmp / f"scheduler-{workers}.json"
@@ -78,7 +78,7 @@ def _dask(tmp: Path, workers: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
     return address, procs
 
 
-async def _wait_for_workers(address: str, workers: int) -> None:
+async def wait_for_workers(address: str, workers: int) -> None:
     from distributed import Client
 
     async with Client(address, asynchronous=True, timeout=60) as client:
@@ -97,9 +97,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
-            address, procs = _dask(Path(tmp), workers)
+            address, procs = start_dask(Path(tmp), workers)
             try:
-                asyncio.run(_wait_for_workers(address, workers))
+                asyncio.run(wait_for_workers(address, workers))
                 pool: Any = DaskVerificationPool(address)
                 rates[f"dask {workers}"] = asyncio.run(measure(pool, args.walks))
             finally:

@@ -66,8 +66,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a throw-away cluster; stop it and remove its files on exit."""
+def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """Start a throw-away cluster; stop it and remove its files on exit. Tests run it with ``fsync=off``;
+    ``durable`` keeps PostgreSQL's default (a commit is flushed to disk), as benchmarks of writes need."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -105,7 +106,9 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile), "--auth-local=trust",
             "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={top} -c fsync=off"
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={top}"
+        if not durable:
+            options += " -c fsync=off"
         atexit.register(stop)
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
         yield PostgresServer("127.0.0.1", port, pwfile)

@@ -181,12 +181,15 @@ class DaskVerificationPool:
                 await self._read_threads()
             log.info("workserver.verifier_connected", scheduler=self.address, threads=self._threads)
 
-    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
-        """Compute ``request`` on the cluster (``force`` is moot: the fair scheduler bounds the load)."""
+    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False,
+                  priority: int = 0) -> VerifyOutcome:
+        """Compute ``request`` on the cluster (``force`` is moot: the fair scheduler bounds the load);
+        the scheduler starts queued tasks of higher ``priority`` first (the pool-wide turns of
+        :mod:`protocol.server.turns`)."""
         client = self._client
         if self._closed or client is None or not self.connected:
             raise self._unavailable()
-        future = client.submit(compute, verifier, request, pure=False)
+        future = client.submit(compute, verifier, request, pure=False, priority=priority)
         try:
             outcome: VerifyOutcome = await future
         except _LOST:

@@ -23,7 +23,15 @@ from typing import Any
 
 import structlog
 
-__all__ = ["NOTIFY_CHANNEL", "Database", "connect_postgres", "listen_best", "parse_database", "to_postgres"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "Database",
+    "connect_postgres",
+    "connect_postgres_async",
+    "listen_best",
+    "parse_database",
+    "to_postgres",
+]
 
 log = structlog.get_logger("workserver")
 
@@ -119,6 +127,14 @@ def connect_postgres(db: Database) -> tuple[Any, type[Exception]]:
     the exception a unique-key violation raises on it."""
     psycopg = _psycopg()
     return psycopg.connect(db.url or "", autocommit=True, **_password(db)), psycopg.errors.UniqueViolation
+
+
+async def connect_postgres_async(db: Database) -> tuple[Any, type[Exception], type[Exception]]:
+    """An asyncio psycopg connection in autocommit mode, the exception a unique-key violation raises on
+    it, and the one a lost connection raises (``psycopg.OperationalError``)."""
+    psycopg = _psycopg()
+    conn = await psycopg.AsyncConnection.connect(db.url or "", autocommit=True, **_password(db))
+    return conn, psycopg.errors.UniqueViolation, psycopg.OperationalError
 
 
 async def listen_best(db: Database, on_best: Callable[[str, str], Awaitable[None]], *,

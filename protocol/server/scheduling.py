@@ -26,8 +26,13 @@ Policy and execution are apart: :class:`FairQueue` is a plain data structure (no
 executor) and :class:`FairScheduler` feeds its items to a
 :class:`~protocol.server.verify.VerificationExecutor` with ``workers`` slots, never more at once, so
 the executor's own queue stays empty and the order is the scheduler's — the in-process pool or a
-Dask cluster alike (``--verifier``; with Dask, ``workers`` is the cluster's thread count). Each
-front-end of a pool schedules its own connections fairly; front-ends share the cluster's slots.
+Dask cluster alike (``--verifier``; with Dask, ``workers`` is the cluster's thread count).
+
+Front-ends of a pool (a PostgreSQL ledger and one Dask cluster) make the turns and the per-account
+bound pool-wide through :class:`Turns` (:class:`~protocol.server.turns.SharedTurns`): each item then
+carries a pool-wide ``tag`` (its account's turn), the queue pops the lowest tag instead of the next
+account in its own rotation, and the cluster runs items by tag as well. Without it (the default), no
+tags: the round robin above, per server.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import asyncio
 from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from protocol.server.verify import PoolBusyError, VerificationExecutor, Verifier, VerifyOutcome, VerifyRequest
 
@@ -46,6 +51,7 @@ __all__ = [
     "FairScheduler",
     "QueueItem",
     "SchedulerBusyError",
+    "Turns",
     "VerificationDroppedError",
     "VerificationExecutor",
 ]
@@ -74,6 +80,8 @@ class QueueItem:
     #: Served only when no other account waits: a low item moves its whole account to the low rotation
     #: (until the account's queue empties).
     low: bool = False
+    #: The item's pool-wide turn when front-ends share them (:class:`Turns`); lower is served first.
+    tag: int | None = None
     running: bool = field(default=False, init=False)
 
 
@@ -104,13 +112,17 @@ class FairQueue:
         """Items of ``account`` queued or running (bounded items only)."""
         return self._per_account[account]
 
-    def admit(self, item: QueueItem) -> list[QueueItem]:
-        """Queue ``item``; returns the items it displaced (already removed). Raises :class:`SchedulerBusyError`."""
+    def check(self, item: QueueItem) -> None:
+        """Raise :class:`SchedulerBusyError` if ``item``'s connection or account is at its bound."""
         if item.bounded:
             if self._per_connection[item.connection] >= self.max_per_connection:
                 raise SchedulerBusyError("too many submissions of this connection in verification")
             if self._per_account[item.account] >= self.max_per_account:
                 raise SchedulerBusyError("too many submissions of this account in verification")
+
+    def admit(self, item: QueueItem) -> list[QueueItem]:
+        """Queue ``item``; returns the items it displaced (already removed). Raises :class:`SchedulerBusyError`."""
+        self.check(item)
         displaced: list[QueueItem] = []
         if self.queued >= self.max_queued:
             longest = max(self._queues, key=lambda a: len(self._queues[a]), default=None)
@@ -129,6 +141,8 @@ class FairQueue:
             self._rotation.remove(item.account)
             self._low.append(item.account)
         queue.append(item)
+        if item.tag is not None and len(queue) > 1 and (queue[-2].tag or 0) > item.tag:
+            self._queues[item.account] = queue = deque(sorted(queue, key=lambda i: i.tag or 0))  # turns in order
         self.queued += 1
         if item.bounded:
             self._per_account[item.account] += 1
@@ -136,11 +150,16 @@ class FairQueue:
         return displaced
 
     def pop(self) -> QueueItem | None:
-        """The next item to run: the first of the account whose turn it is (``None`` when empty)."""
+        """The next item to run: the first of the account whose turn it is (``None`` when empty) — with
+        pool-wide tags, the account whose first item has the lowest tag (ties: rotation order)."""
         rotation = self._rotation or self._low
-        if not rotation:
+        account = self._next_account()
+        if account is None:
             return None
-        account = rotation.popleft()
+        if account == rotation[0]:
+            rotation.popleft()
+        else:
+            rotation.remove(account)
         queue = self._queues[account]
         item = queue.popleft()
         if queue:
@@ -150,6 +169,20 @@ class FairQueue:
         self.queued -= 1
         item.running = True
         return item
+
+    def peek(self) -> QueueItem | None:
+        """The item :meth:`pop` would return, left in place."""
+        account = self._next_account()
+        return None if account is None else self._queues[account][0]
+
+    def _next_account(self) -> str | None:
+        rotation = self._rotation or self._low
+        if not rotation:
+            return None
+        if self._queues[rotation[0]][0].tag is None:
+            return rotation[0]
+        # O(accounts queued here) per pop: verifications are far slower than this scan.
+        return min(rotation, key=lambda a: self._queues[a][0].tag or 0)
 
     def finished(self, item: QueueItem) -> None:
         """A popped item ran; it no longer counts against its account and connection."""
@@ -187,26 +220,46 @@ def _decrement(counter: Counter[Any], key: Hashable) -> None:
         del counter[key]
 
 
+class Turns(Protocol):
+    """Pool-wide turns and per-account bounds shared by front-ends (:class:`~protocol.server.turns.SharedTurns`)."""
+
+    async def acquire(self, account: str, *, bounded: bool = True, low: bool = False) -> Any:
+        """A lease with ``.tag`` (the turn), ``.clock`` (the pool's clock when it was taken), ``.low``
+        and ``.priority`` (for the cluster); raises
+        :class:`SchedulerBusyError` when the account is at its pool-wide bound."""
+        ...
+
+    async def release(self, lease: Any, *, ran: bool) -> None:
+        """Give the lease back (``ran``: the item was verified); never raises."""
+        ...
+
+
 @dataclass(eq=False)
 class _Job:
     verifier: Verifier
     request: VerifyRequest
     future: asyncio.Future[VerifyOutcome]
+    lease: Any = None
 
 
 class FairScheduler:
     """Runs verifications through a :class:`FairQueue`, at most ``executor.workers`` at a time.
 
-    ``on_drop(item, reason)`` is told of every item that is displaced or dropped (for metrics).
+    ``on_drop(item, reason)`` is told of every item that is displaced or dropped (for metrics);
+    ``turns`` makes turns and the per-account bound pool-wide (module docstring).
     """
 
     def __init__(self, executor: VerificationExecutor, *, max_queued: int, max_per_account: int,
-                 max_per_connection: int, on_drop: Callable[[QueueItem, str], None] | None = None) -> None:
+                 max_per_connection: int, on_drop: Callable[[QueueItem, str], None] | None = None,
+                 turns: Turns | None = None) -> None:
         self.executor = executor
         self.queue = FairQueue(max_queued=max_queued, max_per_account=max_per_account,
                                max_per_connection=max_per_connection)
         self.running = 0
         self._on_drop = on_drop or (lambda item, reason: None)
+        self.turns = turns
+        #: With ``turns``: the highest pool clock seen (in leases taken, and verdicts of normal items).
+        self.clock = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -222,15 +275,28 @@ class FairScheduler:
         (removed while queued), or whatever the executor raises.
         """
         future: asyncio.Future[VerifyOutcome] = asyncio.get_running_loop().create_future()
-        item = QueueItem(account, connection, _Job(verifier, request, future), bounded, low)
-        for victim in self.queue.admit(item):
+        job = _Job(verifier, request, future)
+        item = QueueItem(account, connection, job, bounded, low)
+        if self.turns is not None:
+            self.queue.check(item)  # the local bounds first: refusing costs no database statement
+            job.lease = await self.turns.acquire(account, bounded=bounded, low=low)
+            item.tag = job.lease.tag
+            self.clock = max(self.clock, job.lease.clock)
+            try:
+                displaced = self.queue.admit(item)
+            except SchedulerBusyError:
+                self._release(job, ran=False)
+                raise
+        else:
+            displaced = self.queue.admit(item)
+        for victim in displaced:
             self._fail(victim, SchedulerBusyError("the verification queue is full; resubmit later"), "displaced")
         self._dispatch()
         try:
             return await future
         except asyncio.CancelledError:
-            if not item.running:  # nobody waits for it any more
-                self.queue.remove(lambda queued: queued is item)
+            if not item.running and self.queue.remove(lambda queued: queued is item):  # nobody waits for it any more
+                self._release(job, ran=False)
             raise
 
     def capacity_changed(self) -> None:
@@ -259,11 +325,23 @@ class FairScheduler:
         job: _Job = item.payload
         if not job.future.done():
             job.future.set_exception(exc)
+        self._release(job, ran=False)
         self._on_drop(item, reason)
+
+    def _release(self, job: _Job, *, ran: bool) -> None:
+        """Give a job's pool-wide lease back (in the background: nothing waits for it)."""
+        lease, job.lease = job.lease, None
+        if lease is None or self.turns is None:
+            return
+        if ran and not lease.low:
+            self.clock = max(self.clock, lease.tag)
+        task = asyncio.get_running_loop().create_task(self.turns.release(lease, ran=ran))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.running < self.executor.workers:
+        while self.running < self.executor.workers or self._current_turn():
             item = self.queue.pop()
             if item is None:
                 return
@@ -272,10 +350,23 @@ class FairScheduler:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _current_turn(self) -> bool:
+        """With pool-wide turns: whether the next item's turn is the pool's current one (its tag at most
+        one past the clock). Such an item goes to the cluster at once, beyond this front-end's share of
+        the slots, so the cluster — which runs the lowest tags first — can start it before the items
+        of later turns that other front-ends sent (``docs/pool.md``)."""
+        head = self.queue.peek()
+        return head is not None and head.tag is not None and not head.low and head.tag <= self.clock + 1
+
     async def _execute(self, item: QueueItem) -> None:
         job: _Job = item.payload
+        ran = False
         try:
-            outcome = await self.executor.run(job.verifier, job.request, force=True)
+            if job.lease is not None:  # the cluster orders the front-ends' items by their turns too
+                outcome = await self.executor.run(job.verifier, job.request, force=True, priority=job.lease.priority)
+            else:
+                outcome = await self.executor.run(job.verifier, job.request, force=True)
+            ran = True
         except Exception as exc:  # delivered to the waiting submit, which answers it
             if not job.future.done():
                 job.future.set_exception(exc)
@@ -285,4 +376,5 @@ class FairScheduler:
         finally:
             self.running -= 1
             self.queue.finished(item)
+            self._release(job, ran=ran)
             self._dispatch()

@@ -50,6 +50,7 @@ from protocol.server.scheduling import (
 )
 from protocol.server.tasks import default_tasks, k12_hex
 from protocol.server.training import Training, network_document
+from protocol.server.turns import SharedTurns, shared_turns_for
 from protocol.server.vardiff import ShareDifficulty
 from protocol.server.verify import (
     ScoringVerifier,
@@ -105,6 +106,7 @@ class WorkService:
         self.jobs = JobBook(config.job_retention)
         self.pool: VerificationExecutor | None = None
         self.scheduler: FairScheduler | None = None
+        self.turns: SharedTurns | None = None
         self.bans = Bans(config.abuse)
         self.training = Training(config, self._task_order, self.ledger, self.metrics, compute=self._server_compute,
                                  batch=config.verify_workers, spawn=self._spawn, broadcast=self.broadcast,
@@ -144,9 +146,15 @@ class WorkService:
             await pool.aclose()
             raise
         self.training.restore(state)
+        try:
+            self.turns = await shared_turns_for(cfg)
+        except BaseException:
+            await pool.aclose()
+            await self.ledger.close()
+            raise
         scheduler = self.scheduler = FairScheduler(
             pool, max_queued=cfg.max_pending_verifications, max_per_account=cfg.max_inflight_per_account,
-            max_per_connection=cfg.max_inflight_per_session, on_drop=self._dropped)
+            max_per_connection=cfg.max_inflight_per_session, on_drop=self._dropped, turns=self.turns)
         pool.watch_capacity(scheduler.capacity_changed)  # a cluster that grows: start queued verifications
         self.metrics.verification_slots.set_function(lambda: pool.workers)
         self.metrics.bind(connections=lambda: len(self.sessions), pull_sessions=lambda: len(self.pull_sessions),
@@ -178,6 +186,8 @@ class WorkService:
             await asyncio.sleep(0.02)
         if self.pool is not None:
             await self.pool.aclose()
+        if self.turns is not None:
+            await self.turns.aclose()
         await self.ledger.close()
         log.info("workserver.stopped")
 

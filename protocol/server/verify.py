@@ -169,8 +169,11 @@ class VerificationExecutor(Protocol):
         """Connect or start; raises :class:`VerifierUnavailableError` when that is impossible."""
         ...
 
-    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
-        """Compute one request (``force``: never refuse it; the scheduler bounds the load itself).
+    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False,
+                  priority: int = 0) -> VerifyOutcome:
+        """Compute one request (``force``: never refuse it; the scheduler bounds the load itself;
+        ``priority``: a cluster runs higher first, the in-process pool ignores it, as the scheduler
+        starts no more than it has workers).
         Raises :class:`VerificationError`, :class:`PoolBusyError` or :class:`VerifierUnavailableError`."""
         ...
 
@@ -294,7 +297,8 @@ class VerificationPool:
     def watch_capacity(self, callback: Callable[[], None]) -> None:
         """A fixed number of workers: ``callback`` is never called."""
 
-    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
+    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False,
+                  priority: int = 0) -> VerifyOutcome:
         """Compute ``request`` with ``verifier``; raises :class:`PoolBusyError` when full (unless ``force``)."""
         if not force and self._pending >= self.max_pending:
             raise PoolBusyError(f"{self._pending} verifications pending")

@@ -13,6 +13,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -94,6 +95,34 @@ class StubVerifier:
 
     def compute(self, request: VerifyRequest) -> VerifyOutcome:
         return VerifyOutcome(stub_score(request.public_key, request.nonce))
+
+
+class GatedVerifier(StubVerifier):
+    """The stub score, computed only when the test releases it; records whose walks started, in order.
+
+    Pickled (to the workers of an in-process Dask cluster) as a reference to this very object.
+    """
+
+    def __init__(self) -> None:
+        self.gate = threading.Semaphore(0)
+        self.started: list[str] = []  # job identities
+        _GATED[id(self)] = self
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_gated, (id(self),))
+
+    def compute(self, request: VerifyRequest) -> VerifyOutcome:
+        assert request.job is not None
+        self.started.append(request.job.identity)
+        self.gate.acquire(timeout=60)
+        return super().compute(request)
+
+
+_GATED: dict[int, GatedVerifier] = {}
+
+
+def _gated(key: int) -> GatedVerifier:
+    return _GATED[key]
 
 
 def stub_score(public_key: bytes, nonce: bytes | str) -> int:

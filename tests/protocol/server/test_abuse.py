@@ -7,7 +7,6 @@ miners (127.0.0.1), as they would from another host, so address bans can be told
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -16,37 +15,18 @@ import pytest
 from protocol import ErrorCode, StratumAck, StratumLogin, StratumStats, StratumSubmit, encode
 from protocol.fields import Algo
 from protocol.server.abuse import AbusePolicy, Bans
-from protocol.server.verify import VerifyOutcome, VerifyRequest
 from tests.protocol.server.dask_cluster import local_cluster, require_dask
-from tests.protocol.server.helpers import Miner, StubVerifier, ack_of, run, serving, small_config, stub_score, until
-
-
-class GatedVerifier(StubVerifier):
-    """The stub score, computed only when the test releases it; records whose walks started, in order.
-
-    Pickled (to the workers of an in-process Dask cluster) as a reference to this very object.
-    """
-
-    def __init__(self) -> None:
-        self.gate = threading.Semaphore(0)
-        self.started: list[str] = []  # job identities
-        _GATED[id(self)] = self
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_gated, (id(self),))
-
-    def compute(self, request: VerifyRequest) -> VerifyOutcome:
-        assert request.job is not None
-        self.started.append(request.job.identity)
-        self.gate.acquire(timeout=60)
-        return super().compute(request)
-
-
-_GATED: dict[int, GatedVerifier] = {}
-
-
-def _gated(key: int) -> GatedVerifier:
-    return _GATED[key]
+from tests.protocol.server.helpers import (
+    GatedVerifier,
+    Miner,
+    StubVerifier,
+    ack_of,
+    run,
+    serving,
+    small_config,
+    stub_score,
+    until,
+)
 
 
 def _config(stub: StubVerifier, **overrides: object) -> object:

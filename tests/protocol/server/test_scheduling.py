@@ -162,3 +162,17 @@ def test_the_scheduler_never_overfills_the_executor_and_drops_what_nobody_waits_
         assert drops == ["disconnected", "disconnected"] and scheduler.pending == 0
 
     run(body())
+
+
+def test_with_pool_wide_turns_the_lowest_turn_goes_first_and_suspects_still_last() -> None:
+    queue = _queue()
+    for tag in (3, 4, 5):  # a flood whose turns run ahead of the pool's clock
+        queue.admit(QueueItem("flood", "f", f"f{tag}", tag=tag))
+    queue.admit(QueueItem("cheat", "c", "c1", low=True, tag=1))
+    queue.admit(QueueItem("alice", "a", "a2", tag=2))
+    queue.admit(QueueItem("alice", "a", "a1", tag=1))  # its turns arrived out of order: kept in order
+    queue.admit(QueueItem("bob", "b", "b2", tag=2))
+    order = []
+    while (item := queue.pop()) is not None:
+        order.append(item.payload)
+    assert order == ["a1", "b2", "a2", "f3", "f4", "f5", "c1"]  # a tie: whoever waited longer

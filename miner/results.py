@@ -224,11 +224,16 @@ class ResultSubmitter:
         # recorded it. Our nonces carry the prefix the server gave us alone, so a DUPLICATE to a result sent
         # before can only be our own earlier copy.
         sent_before = result.sent
-        conn.inflight -= 1
+        # The slot taken when this send was scheduled: a draining connection waits for it while the
+        # journal is written.
+        reserved = True
         try:
             await asyncio.to_thread(self.journal.mark_sent, result.result_id)
             result.sent, result.sent_at = True, time.time()
             started = time.monotonic()
+            # Handed over with no await between: submit() counts itself in flight before it first yields.
+            conn.inflight -= 1
+            reserved = False
             try:
                 ack = await conn.submit(result.submit)
             except SessionLostError as exc:
@@ -260,6 +265,8 @@ class ResultSubmitter:
                 return
             await self._finish(result, outcome, ack.code, ack.message)
         finally:
+            if reserved:
+                conn.inflight -= 1
             result.in_flight = False
             self.wake()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -89,6 +90,36 @@ def test_journaled_before_sent_and_removed_after_the_verdict(tmp_path: Path) -> 
             assert h.verdicts() == {"accepted": 1, "rejected": 0, "stale": 0, "error": 0}
             assert h.journal.path.read_text() == ""
             assert h.stats.best_score == 301
+
+    asyncio.run(scenario())
+
+
+def test_a_draining_connection_waits_for_a_send_still_being_journaled(tmp_path: Path) -> None:
+    # Returning to the primary drains the backup: a result found on the backup just before, whose "sent"
+    # record is still being written, must go out on the backup and get its verdict, not be stranded.
+    async def scenario() -> None:
+        async with Harness(tmp_path) as h:
+            conn = h.conn = FakeConnection(URL)
+            writing, release = threading.Event(), threading.Event()
+            mark_sent = h.journal.mark_sent
+
+            def slow_mark_sent(result_id: str) -> None:
+                writing.set()
+                release.wait(5)
+                mark_sent(result_id)
+
+            h.journal.mark_sent = slow_mark_sent  # type: ignore[method-assign]
+            await h.submitter.add(_found(conn.first_job, 3, conn.serial), conn.serial)
+            while not writing.is_set():
+                await asyncio.sleep(0.01)
+            drain = asyncio.get_running_loop().create_task(conn.drain(5.0))
+            await asyncio.sleep(0.1)
+            assert not conn.closed  # the send in its journal write holds the connection open
+            release.set()
+            await h.settle()
+            await drain
+            assert conn.closed and len(conn.submitted) == 1
+            assert h.verdicts() == {"accepted": 1, "rejected": 0, "stale": 0, "error": 0}
 
     asyncio.run(scenario())
 

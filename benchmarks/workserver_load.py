@@ -209,18 +209,24 @@ class Submitter:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, job: StratumJob) -> None:
         self.ws = ws
         self.job = job
-        self.acks: asyncio.Queue[tuple[float, StratumAck]] = asyncio.Queue()
+        self.acks: asyncio.Queue[tuple[float, StratumAck | None]] = asyncio.Queue()
 
     async def read(self) -> None:
-        async for msg in self.ws:
-            now = time.perf_counter()
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                return
-            message = decode(msg.data)
-            if isinstance(message, StratumJob):
-                self.job = message
-            elif isinstance(message, StratumAck):
-                self.acks.put_nowait((now, message))
+        try:
+            async for msg in self.ws:
+                now = time.perf_counter()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    return
+                self._take(now, msg.data)
+        finally:
+            self.acks.put_nowait((time.perf_counter(), None))  # closed: run() must not wait for an answer
+
+    def _take(self, now: float, data: str) -> None:
+        message = decode(data)
+        if isinstance(message, StratumJob):
+            self.job = message
+        elif isinstance(message, StratumAck):
+            self.acks.put_nowait((now, message))
 
     async def run(self, genuine: list[tuple[str, int]], stop: asyncio.Event, results: dict[str, list[float]]) -> None:
         forged_counter = 1 << 40
@@ -235,6 +241,8 @@ class Submitter:
             t0 = time.perf_counter()
             await self.ws.send_str(encode(job.submit(nonce, score)))
             t1, ack = await self.acks.get()
+            if ack is None:
+                raise RuntimeError("the server closed a submitter's connection (banned? see its log)")
             if ack.success:
                 kind = "accepted (verified, committed)"
             elif ack.code == ErrorCode.SCORE_MISMATCH:
@@ -338,12 +346,14 @@ async def run(args: argparse.Namespace) -> int:
           f"verification: {args.verify_workers} {args.verify_mode} worker(s) at nice +{args.verify_nice}")
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        # All miners connect from 127.0.0.1, so the per-address connection cap is lifted.
+        # All miners connect from 127.0.0.1, so the per-address connection cap is lifted; the submitters'
+        # forged claims keep verification busy on purpose, so they must not get their accounts banned.
         proc, ws_url, base = start_server([
             "--db", str(Path(tmp) / "ledger.sqlite"), "--threshold", "0", "--no-training", "--no-vardiff",
             "--rate", "10000", "--burst", "10000", "--job-interval", "3600", "--admin-token", ADMIN,
-            "--max-connections-per-address", "0", "--verify-workers", str(args.verify_workers),
-            "--verify-mode", args.verify_mode, "--verify-nice", str(args.verify_nice), "--log-level", "warning",
+            "--max-connections-per-address", "0", "--max-wrong-claims", "1000000",
+            "--verify-workers", str(args.verify_workers), "--verify-mode", args.verify_mode,
+            "--verify-nice", str(args.verify_nice), "--log-level", "warning",
             "--log-format", "json"])
         pipes, children = [], []
         try:

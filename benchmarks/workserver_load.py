@@ -106,6 +106,7 @@ class _RawMiner(asyncio.Protocol):
         self.buf = b""
         self.upgraded = False
         self.transport: asyncio.Transport | None = None
+        self.epoch = -1  # the newest epoch this miner has a job of
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -151,8 +152,11 @@ class _RawMiner(asyncio.Protocol):
             payload, buf = buf[at:at + n], buf[at + n:]
             if opcode == 0x1:
                 match = _EPOCH_BYTES.search(payload, 0, 200)
-                if match is not None:
-                    self.arrivals.setdefault(int(match.group(1)), []).append(now)
+                if match is not None and int(match.group(1)) != self.epoch:
+                    # Only the push an epoch move caused: a later job of the same epoch (a new parent
+                    # network from the submitters' accepted solutions) is not a move's latency.
+                    self.epoch = int(match.group(1))
+                    self.arrivals.setdefault(self.epoch, []).append(now)
                     self.ready.set()
             elif opcode == 0x9:
                 self._send(0xA, payload)

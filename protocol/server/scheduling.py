@@ -362,10 +362,9 @@ class FairScheduler:
         job: _Job = item.payload
         ran = False
         try:
-            if job.lease is not None:  # the cluster orders the front-ends' items by their turns too
-                outcome = await self.executor.run(job.verifier, job.request, force=True, priority=job.lease.priority)
-            else:
-                outcome = await self.executor.run(job.verifier, job.request, force=True)
+            # With pool-wide turns the cluster orders the front-ends' items by their turns too.
+            priority = 0 if job.lease is None else job.lease.priority
+            outcome = await self.executor.run(job.verifier, job.request, force=True, priority=priority)
             ran = True
         except Exception as exc:  # delivered to the waiting submit, which answers it
             if not job.future.done():

@@ -117,6 +117,13 @@ class GatedVerifier(StubVerifier):
         self.gate.acquire(timeout=60)
         return super().compute(request)
 
+    async def release_until_answered(self, miner: Miner) -> StratumAck:
+        """Release the gated walks one by one until ``miner``'s submit is answered; returns its answer."""
+        while True:
+            self.gate.release()
+            with contextlib.suppress(TimeoutError):
+                return await miner.expect(StratumAck, timeout=0.2)
+
 
 _GATED: dict[int, GatedVerifier] = {}
 

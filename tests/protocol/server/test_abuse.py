@@ -90,11 +90,7 @@ def test_a_wrong_claim_flood_of_one_account_cannot_starve_an_honest_miner(kind: 
             nonce = job.nonce_space().nonce(0)
             await honest.send(job.submit(nonce, stub_score(job.public_key, nonce)))
             await until(lambda: _true(scheduler.pending == 32 + 4 + 1))  # queued behind the flood
-            ack = None
-            while ack is None:  # release the walks one by one until the honest one is done
-                verifier.gate.release()
-                with contextlib.suppress(TimeoutError):
-                    ack = await honest.expect(StratumAck, timeout=0.2)
+            ack = await verifier.release_until_answered(honest)  # until the honest one is done
             assert ack.success, ack
             position = verifier.started.index(job.identity)
             between = verifier.started[running:position]

@@ -128,7 +128,8 @@ class _GatedExecutor:
         self.started: list[bytes] = []
         self.gate = asyncio.Semaphore(0)
 
-    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False) -> VerifyOutcome:
+    async def run(self, verifier: Verifier, request: VerifyRequest, *, force: bool = False,
+                  priority: int = 0) -> VerifyOutcome:
         self.started.append(request.nonce)
         await self.gate.acquire()
         return VerifyOutcome(len(self.started))

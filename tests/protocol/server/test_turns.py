@@ -10,7 +10,6 @@ from collections import Counter
 
 import pytest
 
-from protocol import StratumAck
 from protocol.fields import Algo
 from protocol.server.database import parse_database
 from protocol.server.scheduling import SERVER_ACCOUNT, SchedulerBusyError
@@ -136,11 +135,7 @@ def test_a_flood_on_two_front_ends_delays_an_honest_account_by_one_item_of_each_
                 nonce = job.nonce_space().nonce(0)
                 await honest.send(job.submit(nonce, stub_score(job.public_key, nonce)))
                 await until(lambda: _true(sum(s.pending for s in pending) == bound + 4 + 1), timeout=30)
-                ack = None
-                while ack is None:  # release the walks one by one until the honest one is done
-                    verifier.gate.release()
-                    with contextlib.suppress(TimeoutError):
-                        ack = await honest.expect(StratumAck, timeout=0.2)
+                ack = await verifier.release_until_answered(honest)  # until the honest one is done
                 assert ack.success, ack
                 position = verifier.started.index(job.identity)
                 between = Counter(verifier.started[running:position])

@@ -49,7 +49,7 @@ INFINITE = np.int64(0xFFFFFFFF)
 MAX_SLICED_INPUTS = (8 * PLANE_BYTES - 1) // 2
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def _neuron_subset_codes(lut: npt.NDArray[np.uint8], n: int, ci: int, sel: npt.NDArray[np.uint8]) -> None:
     # sel[ci] from neuron n's LUT row: per plane and (nb2, nb1) value, the first-neighbour subset
     for p in range(2):
@@ -62,14 +62,14 @@ def _neuron_subset_codes(lut: npt.NDArray[np.uint8], n: int, ci: int, sel: npt.N
                 sel[ci, p, k, j] = m
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def lut_subset_codes(lut: npt.NDArray[np.uint8], cone: npt.NDArray[np.int32], sel: npt.NDArray[np.uint8]) -> None:
     """Fill ``sel`` (uint8[C, 2, 3, 3]) from ``lut`` (uint8[P, 27]) for the cone neurons."""
     for ci in range(cone.shape[0]):
         _neuron_subset_codes(lut, cone[ci], ci, sel)
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def refresh_subset_codes(lut: npt.NDArray[np.uint8], cone_pos: npt.NDArray[np.int32], n: int,
                          sel: npt.NDArray[np.uint8]) -> None:
     """Recompute ``sel`` for neuron ``n`` after its LUT row changed (no-op outside the cone)."""
@@ -77,7 +77,7 @@ def refresh_subset_codes(lut: npt.NDArray[np.uint8], cone_pos: npt.NDArray[np.in
         _neuron_subset_codes(lut, n, cone_pos[n], sel)
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def _tick_cone(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: npt.NDArray[np.int32],
                state: npt.NDArray[np.uint8], nxt: npt.NDArray[np.uint8]) -> None:
     for ci in range(cone.shape[0]):
@@ -148,7 +148,7 @@ def probe_window(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], cone: n
                          window_width, max_ticks, state, 0, 0)
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def _update_cone(sel_off: npt.NDArray[np.uint16], cone: npt.NDArray[np.int32], nbr: npt.NDArray[np.int32],
                  cur: npt.NDArray[np.uint64], nxt: npt.NDArray[np.uint64], n_words: int) -> None:
     # cur/nxt: uint64[P * 2 * n_words] flat planes; n_words is a multiple of 8 (16: wide calls);
@@ -175,7 +175,7 @@ def _subset_offsets(sel: npt.NDArray[np.uint8], n_words: int) -> npt.NDArray[np.
     return out
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def _lane_state(cur: npt.NDArray[np.uint64], n_words: int, cone: npt.NDArray[np.int32], lane: int,
                 state: npt.NDArray[np.uint8]) -> None:
     # one lane's cone trits out of the planes, for the scalar resume
@@ -188,7 +188,7 @@ def _lane_state(cur: npt.NDArray[np.uint64], n_words: int, cone: npt.NDArray[np.
         state[n] = np.uint8(p1 + U64(2) * p2)
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def _start_window(lane: int, w: int, t: int, window_width: int, rowcode: npt.NDArray[np.uint64],
                   targets: npt.NDArray[np.uint8], flag: np.uint64, ptr: npt.NDArray[np.int64],
                   last: npt.NDArray[np.int64], start: npt.NDArray[np.int64], win: npt.NDArray[np.int64],
@@ -206,7 +206,7 @@ def _start_window(lane: int, w: int, t: int, window_width: int, rowcode: npt.NDA
     tgt2[b] = (tgt2[b] | bit) if tv == 2 else (tgt2[b] & ~bit)
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def _oldest(alive: npt.NDArray[np.uint64], start: npt.NDArray[np.int64]) -> int:
     # lane with the earliest start among alive lanes (-1 if none)
     best = -1
@@ -362,7 +362,7 @@ def _errors(lut: npt.NDArray[np.uint8], sel: npt.NDArray[np.uint8], nbr: npt.NDA
     return np.int64(fails)
 
 
-@njit(cache=False)
+@njit(cache=False, alloc=False)
 def _reset_lanes(cur: npt.NDArray[np.uint64], cone: npt.NDArray[np.int32], n_words: int, b: int,
                  mask: np.uint64) -> None:
     # the lanes in mask of word b start over: every cone neuron UNKNOWN
@@ -372,13 +372,13 @@ def _reset_lanes(cur: npt.NDArray[np.uint64], cone: npt.NDArray[np.int32], n_wor
         cur[(2 * n + 1) * n_words + b] |= mask
 
 
-@njit(cache=False, inline="always")
+@njit(cache=False, inline="always", alloc=False)
 def _ctz(x: np.uint64) -> int:
     # index of the lowest set bit of a non-zero word
     return _popcount((x & (~x + U64(1))) - U64(1))
 
 
-@njit(cache=False, inline="always")
+@njit(cache=False, inline="always", alloc=False)
 def _popcount(x: np.uint64) -> int:
     x = x - ((x >> U64(1)) & U64(0x5555555555555555))
     x = (x & U64(0x3333333333333333)) + ((x >> U64(2)) & U64(0x3333333333333333))

@@ -56,7 +56,7 @@ MAX_CHANGES_PER_STEP = 10
 INFINITE_ERROR = 0xFFFFFFFF
 
 
-@njit
+@njit(alloc=False)
 def mutation_entry(updated: npt.NDArray[np.int32], seed: np.uint64) -> int:
     """Flat LUT index ``n*27 + line`` that mutation ``seed`` rewrites.
 
@@ -68,7 +68,7 @@ def mutation_entry(updated: npt.NDArray[np.int32], seed: np.uint64) -> int:
     return updated[flat // LUT_SIZE] * LUT_SIZE + flat % LUT_SIZE
 
 
-@njit
+@njit(alloc=False)
 def apply_mutation(lut: npt.NDArray[np.uint8], updated: npt.NDArray[np.int32], seed: np.uint64) -> int:
     """Rewrite one LUT entry of an updated neuron in place; return its flat index ``n*27 + line``.
 
@@ -83,7 +83,7 @@ def apply_mutation(lut: npt.NDArray[np.uint8], updated: npt.NDArray[np.int32], s
     return flat
 
 
-@njit
+@njit(alloc=False)
 def window_error(lut, nbr, updated, input_idx, signal, output, inputs, targets,  # type: ignore[no-untyped-def]
                  w, window_width, max_ticks, state, nxt):
     """Window ``w`` of one network: 1 if its prediction is wrong, 0 if right, -1 if it timed out.

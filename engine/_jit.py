@@ -5,6 +5,16 @@ reassociation and flush-to-zero) and no kernel does a parallel reduction inside 
 ``nogil`` lets worker threads run kernels concurrently; ``cache`` keeps compiled code on disk
 (see :func:`cache_dir`) so that a restart does not pay the JIT again.
 
+A kernel that allocates nothing and returns no array is declared ``@njit(alloc=False)``: it is
+compiled without numba's reference-counting runtime (NRT). With the runtime, every call of a
+kernel increments and decrements the reference count of each array it is passed (an atomic
+read-modify-write through a call that LLVM may not inline), which numba's pruning pass leaves in
+place whenever a kernel branches. For ``foraging.lifetime``, which calls ``step_once`` (26 arrays)
+and the world's kernels every tick, that was a quarter of a Neuraxon score. Without the runtime
+such a kernel cannot allocate (numba refuses to compile it), and it must not return an array: the
+caller would release a reference it was never given (``tests/scoring/test_kernel_flags.py`` checks every
+``alloc=False`` kernel's compiled return types).
+
 Importing an engine module touches no file: a cached kernel gets a deferred cache that finds (and
 creates) its directory when the kernel is first compiled or loaded, i.e. on its first call.
 """
@@ -134,10 +144,16 @@ class _DeferredCache(NullCache):
 JIT_FLAGS: dict[str, Any] = {"nogil": True, "cache": True, "fastmath": False}
 
 
-def njit(*args: Any, **overrides: Any) -> Any:
-    """``numba.njit`` with the project's flags; usable bare (``@njit``) or with overrides (``@njit(cache=False)``)."""
+def njit(*args: Any, alloc: bool = True, **overrides: Any) -> Any:
+    """``numba.njit`` with the project's flags; usable bare (``@njit``) or with overrides (``@njit(cache=False)``).
+
+    ``alloc=False``: the kernel allocates nothing and returns no array, so it is compiled without
+    reference counting (see the module docstring).
+    """
     flags = {**JIT_FLAGS, **overrides}
     cache = flags.pop("cache")
+    if not alloc:
+        flags["_nrt"] = False
 
     def decorate(func: Any) -> Any:
         dispatcher = numba.njit(**flags)(func)

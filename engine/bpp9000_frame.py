@@ -76,7 +76,7 @@ _U1 = np.uint64(1)
 _PAD = 3
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def tick(lut: npt.NDArray[np.uint8], links: npt.NDArray[np.int32], cur: npt.NDArray[np.uint8],
          nxt: npt.NDArray[np.uint8], population: int) -> None:
     """One synchronous update of every neuron, ``nxt`` from ``cur`` (work layout, see :func:`work_network`)."""
@@ -89,7 +89,7 @@ def tick(lut: npt.NDArray[np.uint8], links: npt.NDArray[np.int32], cur: npt.NDAr
         nxt[n] = lut[27 * n + idx]
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _same(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], n: int) -> bool:
     for i in range(n):  # noqa: SIM110 - a plain loop compiles to a tight compare in numba
         if a[i] != b[i]:
@@ -200,7 +200,7 @@ def advance(lut: npt.NDArray[np.uint8], nbr: npt.NDArray[np.int32], start: npt.N
                     np.empty(n, dtype=np.uint8), np.zeros(shift_cap + window, dtype=np.uint8))
 
 
-@njit
+@njit(alloc=False)
 def mutate(mode: int, seed: np.uint64, lut: npt.NDArray[np.uint8], links: npt.NDArray[np.int32],
            start: npt.NDArray[np.uint8]) -> tuple[int, int]:
     """Apply one mutation of ``mode`` in place; return ``(index into the changed array, old value)``.
@@ -235,7 +235,7 @@ def mutate(mode: int, seed: np.uint64, lut: npt.NDArray[np.uint8], links: npt.ND
     return -1, 0
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _better(e1: int, s1: int, e2: int, s2: int) -> bool:
     # Rating (e1, s1) beats (e2, s2): higher shift, then fewer errors
     if s1 != s2:

@@ -51,7 +51,7 @@ _TWO_M53 = 1.0 / 9007199254740992.0
 _TWO_PI = 2.0 * math.pi
 
 
-@njit
+@njit(alloc=False)
 def _twist(mt):  # type: ignore[no-untyped-def]
     """Regenerate the 624 words (the reference generator's block step)."""
     for kk in range(_N):
@@ -62,7 +62,7 @@ def _twist(mt):  # type: ignore[no-untyped-def]
         mt[kk] = np.uint32(v)
 
 
-@njit
+@njit(alloc=False)
 def next_u32(mt):  # type: ignore[no-untyped-def]
     """The next tempered 32-bit output, as a uint64 (``genrand_uint32``)."""
     i = np.int64(mt[_INDEX])
@@ -78,7 +78,7 @@ def next_u32(mt):  # type: ignore[no-untyped-def]
     return y & np.uint64(0xFFFFFFFF)
 
 
-@njit
+@njit(alloc=False)
 def random(mt):  # type: ignore[no-untyped-def]
     """``random.random()``: a float64 in [0, 1) with 53 random bits."""
     a = float(next_u32(mt) >> np.uint64(5))
@@ -86,7 +86,7 @@ def random(mt):  # type: ignore[no-untyped-def]
     return (a * 67108864.0 + b) * _TWO_M53
 
 
-@njit
+@njit(alloc=False)
 def getrandbits(mt, k):  # type: ignore[no-untyped-def]
     """``random.getrandbits(k)`` for 0 <= k <= 32 (k = 0 draws nothing)."""
     if k <= 0:
@@ -94,7 +94,7 @@ def getrandbits(mt, k):  # type: ignore[no-untyped-def]
     return int(next_u32(mt) >> np.uint64(32 - k))
 
 
-@njit
+@njit(alloc=False)
 def randbelow(mt, n):  # type: ignore[no-untyped-def]
     """``random._randbelow(n)`` for 1 <= n < 2**32: rejection sampling on ``bit_length(n)`` bits."""
     k = 0
@@ -108,19 +108,19 @@ def randbelow(mt, n):  # type: ignore[no-untyped-def]
     return r
 
 
-@njit
+@njit(alloc=False)
 def randint(mt, a, b):  # type: ignore[no-untyped-def]
     """``random.randint(a, b)``, both ends included (b >= a)."""
     return a + randbelow(mt, b - a + 1)
 
 
-@njit
+@njit(alloc=False)
 def uniform(mt, a, b):  # type: ignore[no-untyped-def]
     """``random.uniform(a, b)`` = ``a + (b - a) * random()``."""
     return a + (b - a) * random(mt)
 
 
-@njit
+@njit(alloc=False)
 def gauss(mt, cache, mu, sigma):  # type: ignore[no-untyped-def]
     """``random.gauss(mu, sigma)``; ``cache`` float64[1] holds the pair's second value."""
     if mt[_HAS_GAUSS] != 0:

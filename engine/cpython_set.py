@@ -49,7 +49,7 @@ def capacity(max_items: int) -> int:
     return cap
 
 
-@njit
+@njit(alloc=False)
 def pair_hash(a, b):  # type: ignore[no-untyped-def]
     """``hash((a, b))`` as uint64 for ints 0 <= a, b < 2**61 - 1 (which hash to themselves)."""
     acc = _XXPRIME_5
@@ -72,7 +72,7 @@ def set_new(cap):  # type: ignore[no-untyped-def]
             meta)
 
 
-@njit
+@njit(alloc=False)
 def _lookup(slot, hashes, keys, size, a, b, h):  # type: ignore[no-untyped-def]
     """Walk the probe path of (a, b): (index of the live entry or -1, index where ``add`` would
     store it: the last dummy on the path, else the empty slot that ended it)."""
@@ -100,7 +100,7 @@ def _lookup(slot, hashes, keys, size, a, b, h):  # type: ignore[no-untyped-def]
         i = (i * np.uint64(5) + np.uint64(1) + perturb) & mask
 
 
-@njit
+@njit(alloc=False)
 def _insert_clean(slot, hashes, keys, size, a, b, h):  # type: ignore[no-untyped-def]
     mask = np.uint64(size - 1)
     i = h & mask
@@ -172,7 +172,7 @@ def set_add(slot, hashes, keys, meta, a, b):  # type: ignore[no-untyped-def]
             _resize(slot, hashes, keys, meta, used * 2 if used > 50000 else used * 4)
 
 
-@njit
+@njit(alloc=False)
 def set_discard(slot, hashes, keys, meta, a, b):  # type: ignore[no-untyped-def]
     """``s.discard((a, b))``."""
     e, _ = _lookup(slot, hashes, keys, meta[0], a, b, pair_hash(a, b))
@@ -181,7 +181,7 @@ def set_discard(slot, hashes, keys, meta, a, b):  # type: ignore[no-untyped-def]
         meta[2] -= 1
 
 
-@njit
+@njit(alloc=False)
 def set_contains(slot, hashes, keys, meta, a, b):  # type: ignore[no-untyped-def]
     """``(a, b) in s``."""
     return _lookup(slot, hashes, keys, meta[0], a, b, pair_hash(a, b))[0] >= 0

@@ -138,7 +138,7 @@ def generate_world(rng, width, height, rock_permille, passes, n_food):  # type: 
     return terrain, food, start
 
 
-@njit
+@njit(alloc=False)
 def _sign(v):  # type: ignore[no-untyped-def]
     return 1 if v > 0 else (-1 if v < 0 else 0)
 
@@ -172,7 +172,7 @@ def world_begin(terrain, food, env, start, stats):  # type: ignore[no-untyped-de
     return units, respawn_at, visited, ring, ws
 
 
-@njit
+@njit(alloc=False)
 def world_reset(terrain, food, env, start, stats, units, respawn_at, visited, ring, ws):  # type: ignore[no-untyped-def]
     """A lifetime's fresh world in caller-provided state (shapes as :func:`world_begin` returns them;
     contents ignored; allocates nothing, so CUDA kernels run it too): every present source full, the
@@ -199,7 +199,7 @@ def world_reset(terrain, food, env, start, stats, units, respawn_at, visited, ri
     stats[S_EXPLORED] = 1
 
 
-@njit
+@njit(alloc=False)
 def world_sense(terrain, food, env, units, respawn_at, ring, ws, t, sensors):  # type: ignore[no-untyped-def]
     """Steps 1-2 of tick ``t``: respawn due sources, then the six sensor trits into ``sensors`` (int8[6])."""
     H, W = terrain.shape
@@ -253,7 +253,7 @@ def world_sense(terrain, food, env, units, respawn_at, ring, ws, t, sensors):  #
         sensors[5] = 0
 
 
-@njit
+@njit(alloc=False)
 def world_act(terrain, food, env, units, respawn_at, visited, ring, ws, mx, my, t, stats):  # type: ignore[no-untyped-def]
     """Steps 4-6 of tick ``t`` for the motor trits (mx, my): move or collide, eat, metabolism, and
     the tick counted in ``stats``. Returns (collided, index of the source eaten from or -1); the
@@ -301,7 +301,7 @@ def world_act(terrain, food, env, units, respawn_at, visited, ring, ws, mx, my, 
     return collided, eaten
 
 
-@njit
+@njit(alloc=False)
 def tally_step(stats, counts, prev_firing):  # type: ignore[no-untyped-def]
     """Add one network step's criticality counters (``counts[3:6]`` = #+1, #-1, #updated over
     non-input neurons) to ``stats``; returns this step's firing count (the next call's ``prev_firing``)."""
@@ -315,7 +315,7 @@ def tally_step(stats, counts, prev_firing):  # type: ignore[no-untyped-def]
     return firing
 
 
-@njit
+@njit(alloc=False)
 def world_record(trace, food_trace, t, ws, mx, my, collided, eaten, firing, units, stats):  # type: ignore[no-untyped-def]
     """Tick ``t`` into ``trace[t]`` and ``food_trace[t]`` when there is room for it."""
     if t < trace.shape[0]:
@@ -349,7 +349,7 @@ def live(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-
                 np.zeros((0, 0), dtype=np.int32))
 
 
-@njit
+@njit(alloc=False)
 def synapse_capacity(n_synapses, ticks, steps_per_tick, formation_p):  # type: ignore[no-untyped-def]
     """Synapse slots one lifetime needs: the genome's, one per network step when synapses may form, plus one."""
     return n_synapses + (ticks * steps_per_tick if formation_p > 0.0 else 0) + 1
@@ -382,7 +382,7 @@ N_NEUROMODULATORS = 4
 N_LIFE_INTS = 6 + N_SENSORS + N_WORLD  # int64 scratch: step counts, sensor trits, world state
 
 
-@njit
+@njit(alloc=False)
 def lifetime(terrain, food, start, env, agent, life_rng,  # type: ignore[no-untyped-def]
              g_pre, g_post, g_wf, g_ws, g_wm, g_silent, g_modul, n_hidden,
              P, base, ticks, steps_per_tick, stats, trace, food_trace,

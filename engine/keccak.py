@@ -45,13 +45,13 @@ _RC12 = np.array(
 )
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _rotl(x: np.uint64, n: int) -> np.uint64:
     # n is never 0 or 64 at the call sites (the zero rotation of lane 0 is skipped).
     return (x << np.uint64(n)) | (x >> np.uint64(64 - n))
 
 
-@njit
+@njit(alloc=False)
 def _permute(s: npt.NDArray[np.uint64], rc: npt.NDArray[np.uint64]) -> None:
     """Keccak-p[1600, 12] in place on ``s`` (uint64[25]); lanes held in locals for speed."""
     a00 = s[0]; a01 = s[1]; a02 = s[2]; a03 = s[3]; a04 = s[4]  # noqa: E702
@@ -131,7 +131,7 @@ def _permute(s: npt.NDArray[np.uint64], rc: npt.NDArray[np.uint64]) -> None:
     s[20] = a20; s[21] = a21; s[22] = a22; s[23] = a23; s[24] = a24  # noqa: E702
 
 
-@njit
+@njit(alloc=False)
 def _build_pool_kernel(
     state: npt.NDArray[np.uint64], rc: npt.NDArray[np.uint64], pool: npt.NDArray[np.uint64]
 ) -> None:
@@ -144,7 +144,7 @@ def _build_pool_kernel(
             pool[base + j] = state[j]
 
 
-@njit
+@njit(alloc=False)
 def _random2_kernel(
     x: npt.NDArray[np.uint32], pool: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64]
 ) -> None:

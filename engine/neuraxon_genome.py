@@ -53,7 +53,7 @@ OP_ADD = 82  # u < 82: add a synapse
 OP_REMOVE = 92  # u < 92: remove a synapse; otherwise toggle one synapse's silent flag
 
 
-@njit
+@njit(alloc=False)
 def mutate(pre, post, branch, wf, ws, wm, silent, modul, n_syn, gp, n_neurons, n_in, n_out,  # type: ignore[no-untyped-def]
            n_branches, max_syn, limits, rng):
     """Apply one mutation in place; returns the new synapse count.

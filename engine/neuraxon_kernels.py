@@ -81,7 +81,7 @@ ACH = 2
 NE = 3
 
 
-@njit
+@njit(alloc=False)
 def synapse_label(silent: bool, modul: bool, wf: float, ws: float) -> int:
     """The reference's ``_determine_type``: silent, else metabotropic, else fast/slow by magnitude."""
     if silent:
@@ -93,7 +93,7 @@ def synapse_label(silent: bool, modul: bool, wf: float, ws: float) -> int:
     return ST_SLOW
 
 
-@njit
+@njit(alloc=False)
 def draw_synapses(rng, P, wf, ws, wm, silent, modul, stype):  # type: ignore[no-untyped-def]
     """Fill new synapses in list order: w_fast, w_slow, w_meta uniforms, silent, modulatory, label."""
     for k in range(wf.shape[0]):
@@ -105,21 +105,21 @@ def draw_synapses(rng, P, wf, ws, wm, silent, modul, stype):  # type: ignore[no-
         stype[k] = synapse_label(silent[k], modul[k], wf[k], ws[k])
 
 
-@njit
+@njit(alloc=False)
 def _clamp_states(row, s):  # type: ignore[no-untyped-def]
     for i in range(row.shape[0]):
         if row[i] != NO_CLAMP:
             s[i] = row[i]
 
 
-@njit
+@njit(alloc=False)
 def _clamp_potentials(row, V, th_exc):  # type: ignore[no-untyped-def]
     for i in range(row.shape[0]):
         if row[i] != NO_CLAMP:
             V[i] = row[i] * th_exc
 
 
-@njit
+@njit(alloc=False)
 def _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn, integ_th):  # type: ignore[no-untyped-def]
     """Stable in-place removal of synapses with integrity <= threshold; returns the new count."""
     j = 0
@@ -141,7 +141,7 @@ def _compact(pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype
     return j
 
 
-@njit
+@njit(alloc=False)
 def _neuron(V, I_i, M_i, ext_i, a, r, h, s_old, spont, k_m, th_exc, th_inh, ach, health_loss,  # type: ignore[no-untyped-def]
             health_gain, dt):
     """One neuron's update (model §1.3 step 2) on scalars; returns (V, a, r, h, new state).
@@ -168,7 +168,7 @@ def _neuron(V, I_i, M_i, ext_i, a, r, h, s_old, spont, k_m, th_exc, th_inh, ach,
     return V, a, r, h, new
 
 
-@njit
+@njit(alloc=False)
 def _weights(sp, sq, f, sl, m, g, k_f, k_s, k_meta, d_pos, d_neg, ser, ws_leak,  # type: ignore[no-untyped-def]
              integ_loss, integ_gain):
     """One synapse's weight and integrity update (model §1.3 step 3); returns (wf, ws, wm, integrity).
@@ -195,7 +195,7 @@ def _weights(sp, sq, f, sl, m, g, k_f, k_s, k_meta, d_pos, d_neg, ser, ws_leak, 
     return f, sl, m, g
 
 
-@njit
+@njit(alloc=False)
 def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):  # type: ignore[no-untyped-def]
     """Synaptic current ``I`` and modulatory sum ``M`` (float64[N]) from states ``s``, list order."""
     I[:] = 0.0
@@ -215,7 +215,7 @@ def gather(s, active, pre, post, wf, ws, wm, silent, modul, integ, n_syn, I, M):
             M[q] += wm[k]
 
 
-@njit
+@njit(alloc=False)
 def _nth_active(active, j):  # type: ignore[no-untyped-def]
     # id of the j-th active neuron (0-based, increasing ids); allocation-free, so CUDA compiles it too
     for i in range(active.shape[0]):
@@ -226,7 +226,7 @@ def _nth_active(active, j):  # type: ignore[no-untyped-def]
     return -1
 
 
-@njit
+@njit(alloc=False)
 def _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype,  # type: ignore[no-untyped-def]
           n_syn, P, rng):
     """Formation (model §1.3 step 5), after the ``random() < p`` draw succeeded.
@@ -262,7 +262,7 @@ def _form(active, ntype, pre, post, wf, ws, wm, silent, modul, integ, pre_tr, po
     return k
 
 
-@njit
+@njit(alloc=False)
 def step_once(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
               pre, post, wf, ws, wm, silent, modul, integ, pre_tr, post_tr, stype, n_syn,
               nm, base, P, rng, I, M, ext_row, counts):
@@ -423,7 +423,7 @@ def run_v1(V, s, a, r, h, active, ntype,  # type: ignore[no-untyped-def]
 _MAX_GAP = float(2**40)
 
 
-@njit
+@njit(alloc=False)
 def _geometric_gap(rng, log_q):  # type: ignore[no-untyped-def]
     """Failures before the next success, capped (the cap exceeds any pair count we handle)."""
     g = np.floor(np.log(1.0 - random(rng)) / log_q)

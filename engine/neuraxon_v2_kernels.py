@@ -41,7 +41,7 @@ from engine.pyfloat import py_mod, round_trit
 _TWO_PI = 2.0 * math.pi
 
 
-@njit
+@njit(alloc=False)
 def _neuromodulators(gs, P, mean, exc, chg):  # type: ignore[no-untyped-def]
     """Tonic/phasic relaxation, activity-driven release, crosstalk, clip to [0, 2]."""
     dt = P[L.P_DT]
@@ -61,7 +61,7 @@ def _neuromodulators(gs, P, mean, exc, chg):  # type: ignore[no-untyped-def]
         gs[m] = _max(0.0, _min(2.0, gs[m]))
 
 
-@njit
+@njit(alloc=False)
 def _receptors(gs, rp, cap):  # type: ignore[no-untyped-def]
     """Receptor activations from the current levels into ``gs[G_RECEPTOR:]``."""
     for r in range(rp.shape[0]):
@@ -77,7 +77,7 @@ def _receptors(gs, rp, cap):  # type: ignore[no-untyped-def]
         gs[L.G_RECEPTOR + r] = rp[r, L.RP_GAIN] / (1.0 + math.exp(e))
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _drive(osc, oband, coupling, i, N, infra):  # type: ignore[no-untyped-def]
     """Oscillator drive of neuron ``i``: theta-gated gamma, slow, and the (per-step) infraslow term."""
     phi = _TWO_PI * i / max(N, 1)
@@ -88,7 +88,7 @@ def _drive(osc, oband, coupling, i, N, infra):  # type: ignore[no-untyped-def]
     return coupling * (gamma + 0.5 * slow + 0.3 * infra)
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _dendrites(q, B, idx, sf, si, src, bpot, chrono_on, lam_f, lam_s, dend_th, gamma):  # type: ignore[no-untyped-def]
     """Branch sums of neuron ``q`` (list order within each branch) and the dendritic total D."""
     D = 0.0
@@ -118,7 +118,7 @@ def _dendrites(q, B, idx, sf, si, src, bpot, chrono_on, lam_f, lam_s, dend_th, g
     return D
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _modulatory_sum(q, idx, perm, sf, si, src):  # type: ignore[no-untyped-def]
     m = 0.0
     for j in range(idx[1, q], idx[1, q + 1]):
@@ -130,7 +130,7 @@ def _modulatory_sum(q, idx, perm, sf, si, src):  # type: ignore[no-untyped-def]
     return m
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _dsn(q, X, P, nf, dbuf, dkern):  # type: ignore[no-untyped-def]
     """Push X into the DSN buffer, return α = σ(kernel·buffer + bias); optional kernel learning."""
     K = dbuf.shape[1]
@@ -162,7 +162,7 @@ def _dsn(q, X, P, nf, dbuf, dkern):  # type: ignore[no-untyped-def]
     return alpha
 
 
-@njit
+@njit(alloc=False)
 def _step_constants(P, gs):  # type: ignore[no-untyped-def]
     """Per-step constants of the neuron update, each computed exactly as upstream computes it:
     (dt/τ of the four MSTH loops, g_NA, the receptor term of the threshold modulation, tanh of
@@ -176,7 +176,7 @@ def _step_constants(P, gs):  # type: ignore[no-untyped-def]
             math.tanh(alone), alone, dt / P[L.P_ADAPT_TAU], dt / P[L.P_AUTO_TAU])
 
 
-@njit(inline="always")
+@njit(inline="always", alloc=False)
 def _neuron(q, D, msum, ext, drive, spont, P, nf, ni, dbuf, dkern, mt, k):  # type: ignore[no-untyped-def]
     """Upstream ``Neuraxon.update`` after dendritic integration, for an active non-input neuron.
 
@@ -424,7 +424,7 @@ def _structure(P, nf, ni, sf, si, lpos, idx, perm, gi, n_syn, n_pruned, B, mt): 
     return n_syn
 
 
-@njit
+@njit(alloc=False)
 def _nth_active(active, n):  # type: ignore[no-untyped-def]
     c = 0
     for i in range(active.shape[0]):

@@ -28,7 +28,7 @@ from engine.neuraxon_kernels import synapse_label
 _TWO_PI = 2.0 * math.pi
 
 
-@njit
+@njit(alloc=False)
 def neuron_type(i, n_in, n_hid):  # type: ignore[no-untyped-def]
     if i < n_in:
         return L.INPUT
@@ -69,7 +69,7 @@ def watts_strogatz(n_in, n_hid, n_out, ws_k, beta, mt, set_cap):  # type: ignore
     return final[:, 0].astype(np.int32), final[:, 1].astype(np.int32)
 
 
-@njit
+@njit(alloc=False)
 def draw_synapse(mt, P, B):  # type: ignore[no-untyped-def]
     """Upstream's ``randint(0, B-1)`` branch then ``Synapse(...)`` draws, in that order.
 
@@ -116,7 +116,7 @@ def labels(silent, modul, wf, ws):  # type: ignore[no-untyped-def]
     return out
 
 
-@njit
+@njit(alloc=False)
 def rebuild_index(si, lpos, n_syn, N, idx, perm):  # type: ignore[no-untyped-def]
     """Per-post segment starts (``idx[0]``) and the modulatory synapses by (post, list position)
     (``perm[0]``, runs starting at ``idx[1]``) for synapses sorted by (post, branch, lpos).
@@ -190,7 +190,7 @@ def compact(sf, si, lpos, n_syn, integ_th):  # type: ignore[no-untyped-def]
     return n
 
 
-@njit
+@njit(alloc=False)
 def exists(si, idx, pre, post):  # type: ignore[no-untyped-def]
     """Whether a synapse pre -> post exists (``idx`` current)."""
     k = idx[0, post]
@@ -199,7 +199,7 @@ def exists(si, idx, pre, post):  # type: ignore[no-untyped-def]
     return k < idx[0, post + 1]
 
 
-@njit
+@njit(alloc=False)
 def insert(sf, si, lpos, idx, n_syn, pre, post, branch, wf, ws, wm, silent, modul, new_lpos):  # type: ignore[no-untyped-def]
     """Append a new synapse to the list: it goes last in its (post, branch) segment.
 

@@ -25,7 +25,7 @@ from engine.pyfloat import py_min as _min
 __all__ = ["plasticity", "unsilence", "warp"]
 
 
-@njit
+@njit(alloc=False)
 def warp(z, omega, s_pre, as_, gnorm, rclip, omin, omax, beta):  # type: ignore[no-untyped-def]
     """The learned warp of ChronoPlasticity (Eq 7, stabilised): returns (new ω, αs^ω)."""
     zg = z if gnorm <= 0.0 else math.tanh(z / gnorm)
@@ -37,7 +37,7 @@ def warp(z, omega, s_pre, as_, gnorm, rclip, omin, omax, beta):  # type: ignore[
     return omega, as_ ** omega
 
 
-@njit
+@njit(alloc=False)
 def plasticity(P, nf, ni, sf, si, idx, gs, perm, n_syn):  # type: ignore[no-untyped-def]
     """Synapse updates (chrono, traces, DA-gated Δ, associative term, weights, integrity, AGMP)
     and homeostatic scaling. Returns (#synapses to prune, #un-silencing candidates in perm[1])."""

@@ -30,13 +30,13 @@ FW_ACT_WIDTH = 11
 N_FW = 12
 
 
-@njit
+@njit(alloc=False)
 def _band(x, lo, hi, width):  # type: ignore[no-untyped-def]
     dist = lo - x if x < lo else (x - hi if x > hi else 0)
     return 1000 * (width - dist) // width if dist < width else 0
 
 
-@njit
+@njit(alloc=False)
 def world_fitness(stats, fw):  # type: ignore[no-untyped-def]
     """Integer fitness of one lifetime (docs §7)."""
     value = (fw[FW_FOOD] * stats[F.S_FOOD] + fw[FW_EXPLORE] * stats[F.S_EXPLORED]
@@ -50,7 +50,7 @@ def world_fitness(stats, fw):  # type: ignore[no-untyped-def]
     return value + crit
 
 
-@njit
+@njit(alloc=False)
 def set_genes(P, genes):  # type: ignore[no-untyped-def]
     """Write the six genes into the kernel parameter vector ``P`` (float64[N_PARAMS]) in place."""
     P[K.P_TH_EXC] = genes[G.G_TH_EXC]
@@ -69,7 +69,7 @@ def genes_to_params(P_base, genes):  # type: ignore[no-untyped-def]
     return P
 
 
-@njit
+@njit(alloc=False)
 def lower_median(values):  # type: ignore[no-untyped-def]
     """The task fitness of per-world fitness ``values`` (int64[W], sorted in place): the lower median
     ``sorted[(W - 1) // 2]``, floored at 0 (docs §7). Insertion sort: W is small, nothing is allocated."""

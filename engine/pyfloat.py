@@ -18,19 +18,19 @@ from engine._jit import njit
 __all__ = ["py_max", "py_min", "py_mod", "round_trit"]
 
 
-@njit
+@njit(alloc=False)
 def py_min(a, b):  # type: ignore[no-untyped-def]
     """Python's ``min(a, b)`` (the first argument wins ties and NaN comparisons)."""
     return b if b < a else a
 
 
-@njit
+@njit(alloc=False)
 def py_max(a, b):  # type: ignore[no-untyped-def]
     """Python's ``max(a, b)``."""
     return b if b > a else a
 
 
-@njit
+@njit(alloc=False)
 def py_mod(x, m):  # type: ignore[no-untyped-def]
     """Python's float ``x % m``: the remainder takes the sign of ``m``."""
     r = np.fmod(x, m)
@@ -42,7 +42,7 @@ def py_mod(x, m):  # type: ignore[no-untyped-def]
     return r
 
 
-@njit
+@njit(alloc=False)
 def round_trit(x):  # type: ignore[no-untyped-def]
     """``int(max(-1, min(1, round(x))))`` with Python's round-half-to-even."""
     f = math.floor(x)

@@ -27,12 +27,12 @@ _MASK64 = (1 << 64) - 1
 _TWO_M53 = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit
+@njit(alloc=False)
 def _rotl(x: np.uint64, k: np.uint64) -> np.uint64:
     return (x << k) | (x >> (np.uint64(64) - k))
 
 
-@njit
+@njit(alloc=False)
 def next_u64(state: npt.NDArray[np.uint64]) -> np.uint64:
     """Advance ``state`` (uint64[4]) once and return the xoshiro256** output."""
     s0 = state[0]
@@ -54,19 +54,19 @@ def next_u64(state: npt.NDArray[np.uint64]) -> np.uint64:
     return result
 
 
-@njit
+@njit(alloc=False)
 def random(state: npt.NDArray[np.uint64]) -> float:
     """A float64 uniform on [0, 1) with 53 random bits."""
     return float(next_u64(state) >> np.uint64(11)) * _TWO_M53
 
 
-@njit
+@njit(alloc=False)
 def uniform(state: npt.NDArray[np.uint64], lo: float, hi: float) -> float:
     """``lo + (hi - lo) * random()``, the same expression as CPython's ``random.uniform``."""
     return lo + exact_mul(hi - lo, random(state))
 
 
-@njit
+@njit(alloc=False)
 def below(state: npt.NDArray[np.uint64], n: int) -> int:
     """An integer uniform on ``[0, n)`` (``n`` >= 1)."""
     return int(random(state) * n)

@@ -7,7 +7,10 @@ process reading 1,000 sockets would add ~15 ms to every round). It measures:
 
 * job-push latency — an admin call moves the epoch, which changes every miner's job; latency runs
   from just before the call to each miner's receipt of its new job (p50 / p99 / max over all
-  miners and rounds; the clocks are the system-wide monotonic clock, shared by all processes);
+  miners and rounds; the clocks are the system-wide monotonic clock, shared by all processes).
+  Receipt is when the frame reached the miner's socket (the kernel's receive time, SO_TIMESTAMPNS,
+  read with ``recvmsg``); the same latencies as read by the client process, which adds the load
+  generator's own wait for a core, are printed below them;
 * submit→ack latency — a few miners submit real solutions (computed before the measured phase;
   verified, accepted, committed to the ledger) and forged claims (verified, rejected) back to back;
 * verification throughput — verifications per second, from the server's own ``/metrics``.
@@ -29,6 +32,8 @@ import os
 import re
 import resource
 import select
+import selectors
+import socket
 import statistics
 import struct
 import subprocess
@@ -37,6 +42,7 @@ import tempfile
 import time
 import urllib.parse
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -58,6 +64,8 @@ from protocol import (  # noqa: E402 - after the path set-up, so the script runs
 
 ADMIN = "bench-admin"
 _EPOCH_BYTES = re.compile(rb'"Epoch":(\d+),')
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 
 
 def raise_open_file_limit(wanted: int) -> int:
@@ -99,8 +107,7 @@ class _RawMiner(asyncio.Protocol):
     timestamps incoming jobs and answers pings. aiohttp's client costs ~15 us per message, which a
     thousand sockets per process would add to the very latency being measured."""
 
-    def __init__(self, index: int, host: str, path: str, arrivals: dict[int, list[float]],
-                 ready: asyncio.Event) -> None:
+    def __init__(self, index: int, host: str, path: str, arrivals: Arrivals, ready: asyncio.Event) -> None:
         self.index, self.host, self.path = index, host, path
         self.arrivals, self.ready = arrivals, ready
         self.buf = b""
@@ -125,7 +132,11 @@ class _RawMiner(asyncio.Protocol):
         self.transport.write(head + mask + masked)
 
     def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
+        self.feed(data, time.perf_counter(), None)
+
+    def feed(self, data: bytes, now: float, at_socket: float | None) -> None:
+        """Frames in ``data``, read at ``now``; ``at_socket``: when the kernel received the last of it
+        (both ``time.perf_counter()`` seconds; ``None`` while asyncio reads, before the measurement)."""
         self.buf += data
         if not self.upgraded:
             end = self.buf.find(b"\r\n\r\n")
@@ -156,7 +167,9 @@ class _RawMiner(asyncio.Protocol):
                     # Only the push an epoch move caused: a later job of the same epoch (a new parent
                     # network from the submitters' accepted solutions) is not a move's latency.
                     self.epoch = int(match.group(1))
-                    self.arrivals.setdefault(self.epoch, []).append(now)
+                    self.arrivals.app.setdefault(self.epoch, []).append(now)
+                    if at_socket is not None:
+                        self.arrivals.socket.setdefault(self.epoch, []).append(at_socket)
                     self.ready.set()
             elif opcode == 0x9:
                 self._send(0xA, payload)
@@ -165,28 +178,86 @@ class _RawMiner(asyncio.Protocol):
         self.buf = buf
 
 
+@dataclass
+class Arrivals:
+    """When each miner of a client process got the job of each epoch (``time.perf_counter()``):
+    ``app`` when the client process read it, ``socket`` when the kernel received it (SO_TIMESTAMPNS).
+
+    The two differ by the load generator's own delay: a thousand miners per process share the
+    machine's cores with the front-ends, so a miner's read can wait for its process to be scheduled;
+    ``socket`` is the push latency as the miner's host sees it, ``app`` adds that wait."""
+
+    app: dict[int, list[float]] = field(default_factory=dict)
+    socket: dict[int, list[float]] = field(default_factory=dict)
+
+    def extend(self, other: Arrivals) -> None:
+        for mine, theirs in ((self.app, other.app), (self.socket, other.socket)):
+            for epoch, times in theirs.items():
+                mine.setdefault(epoch, []).extend(times)
+
+
+def _socket_time(ancillary: list[tuple[int, int, bytes]], wall_to_perf: float) -> float | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+            sec, nsec = struct.unpack("qq", data[:16])
+            return sec + nsec * 1e-9 + wall_to_perf
+    return None
+
+
+def _read_timestamped(miners: list[tuple[_RawMiner, socket.socket]], pipe: Connection) -> None:
+    """Read every miner's socket with its kernel receive time until ``pipe`` has a message."""
+    selector = selectors.DefaultSelector()
+    for miner, sock in miners:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, miner)
+    selector.register(pipe, selectors.EVENT_READ, None)
+    room = socket.CMSG_SPACE(16)
+    while True:
+        for key, _ in selector.select():
+            if key.data is None:
+                return
+            try:
+                data, ancillary, _, _ = key.fileobj.recvmsg(1 << 16, room)  # type: ignore[union-attr]
+            except BlockingIOError:
+                continue
+            if not data:
+                selector.unregister(key.fileobj)
+                continue
+            now = time.perf_counter()
+            key.data.feed(data, now, _socket_time(ancillary, now - time.time()))
+
+
 async def _observe(ws_url: str, indices: range, pipe: Connection) -> None:
-    arrivals: dict[int, list[float]] = {}
+    arrivals = Arrivals()
     url = urllib.parse.urlsplit(ws_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(50)
-    transports = []
+    miners: list[tuple[_RawMiner, asyncio.Transport]] = []
 
     async def start(i: int) -> None:
         ready = asyncio.Event()
         async with gate:
-            transport, _ = await loop.create_connection(
+            transport, miner = await loop.create_connection(
                 lambda: _RawMiner(i, f"{host}:{port}", url.path, arrivals, ready), host, port)
-            transports.append(transport)
+            miners.append((miner, transport))
             await ready.wait()
 
     await asyncio.gather(*(start(i) for i in indices))
+    # From here on this process reads the sockets itself, with recvmsg, to get each frame's kernel
+    # receive time; asyncio stops reading them (a ping is still answered through the transport).
+    raw = []
+    for miner, transport in miners:
+        transport.pause_reading()
+        raw.append((miner, socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))))
     gc.collect()
     gc.freeze()  # this process's own collections would show up as push latency
     pipe.send("ready")
-    await loop.run_in_executor(None, pipe.recv)  # "stop"
-    for transport in transports:
+    _read_timestamped(raw, pipe)
+    assert pipe.recv() == "stop"
+    for (_, transport), (_, sock) in zip(miners, raw, strict=True):
+        sock.close()
         transport.close()
     pipe.send(arrivals)
 
@@ -400,27 +471,31 @@ async def run(args: argparse.Namespace) -> int:
                 v1, t1 = await verification_count(http, base), time.perf_counter()
                 for s in subs:
                     await s.ws.close()
-            arrivals: dict[int, list[float]] = {}
+            arrivals = Arrivals()
             for pipe in pipes:
                 pipe.send("stop")
             for pipe in pipes:
-                for epoch, times in pipe.recv().items():
-                    arrivals.setdefault(epoch, []).extend(times)
+                arrivals.extend(pipe.recv())
         finally:
             for child in children:
                 child.join(10)
             proc.terminate()
             proc.wait(30)
-    base_lat = latencies(arrivals, sent_a, observers)
-    load_lat = latencies(arrivals, sent_b, observers)
+    base_lat = latencies(arrivals.socket, sent_a, observers)
+    load_lat = latencies(arrivals.socket, sent_b, observers)
+    base_app = latencies(arrivals.app, sent_a, observers)
+    load_app = latencies(arrivals.app, sent_b, observers)
     if args.rounds_detail:
         for name, sent in (("A", sent_a), ("B", sent_b)):
-            worst = [max(arrivals[e]) - t for e, t in sent.items()]
+            worst = [max(arrivals.socket[e]) - t for e, t in sent.items()]
             print(f"phase {name}, slowest miner per round (ms):", " ".join(f"{1000 * w:.0f}" for w in worst))
     rate = (v1 - v0) / (t1 - t0)
     print()
-    print(f"{'job push latency':<38}{'p50':>11}{'p99':>11}{'max':>11}   samples")
+    print(f"{'job push latency (at the socket)':<38}{'p50':>11}{'p99':>11}{'max':>11}   samples")
     for name, lat in (("A: verification idle (baseline)", base_lat), ("B: while verification runs", load_lat)):
+        print(f"{name:<38}{ms(pct(lat, 0.5))}{ms(pct(lat, 0.99))}{ms(max(lat))}   {len(lat)}")
+    print("read by the client process (adds the load generator's own scheduling delay):")
+    for name, lat in (("A: verification idle (baseline)", base_app), ("B: while verification runs", load_app)):
         print(f"{name:<38}{ms(pct(lat, 0.5))}{ms(pct(lat, 0.99))}{ms(max(lat))}   {len(lat)}")
     print(f"{'ratio B/A':<38}{pct(load_lat, 0.5) / pct(base_lat, 0.5):10.2f}x"
           f"{pct(load_lat, 0.99) / pct(base_lat, 0.99):10.2f}x")

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.verifier import measure, start_dask, wait_for_workers  # noqa: E402 - after the path set-up
 from benchmarks.workserver_load import (  # noqa: E402
     ADMIN,
-    Arrivals,
+    collect_arrivals,
     latencies,
     move_epochs,
     observer_main,
@@ -203,11 +203,7 @@ def push_latencies(tmp: Path, pg: PostgresServer, connections: int, rounds: int,
         sent = asyncio.run(_move_both([s[2] for s in servers], rounds, interval))
         out = []
         for group, sent_at in zip(pipes, sent, strict=True):
-            arrivals = Arrivals()
-            for pipe in group:
-                pipe.send("stop")
-            for pipe in group:
-                arrivals.extend(pipe.recv())
+            arrivals = collect_arrivals(group)
             out.append((latencies(arrivals.socket, sent_at, connections),
                         latencies(arrivals.app, sent_at, connections)))
         return out

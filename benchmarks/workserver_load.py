@@ -262,6 +262,16 @@ async def _observe(ws_url: str, indices: range, pipe: Connection) -> None:
     pipe.send(arrivals)
 
 
+def collect_arrivals(pipes: list[Connection]) -> Arrivals:
+    """Stop the client processes behind ``pipes`` and merge what each recorded."""
+    arrivals = Arrivals()
+    for pipe in pipes:
+        pipe.send("stop")
+    for pipe in pipes:
+        arrivals.extend(pipe.recv())
+    return arrivals
+
+
 def observer_main(ws_url: str, start: int, stop: int, pipe: Connection) -> None:
     """Entry of a client process: miners ``start..stop-1``."""
     raise_open_file_limit(2 * (stop - start) + 256)
@@ -471,11 +481,7 @@ async def run(args: argparse.Namespace) -> int:
                 v1, t1 = await verification_count(http, base), time.perf_counter()
                 for s in subs:
                     await s.ws.close()
-            arrivals = Arrivals()
-            for pipe in pipes:
-                pipe.send("stop")
-            for pipe in pipes:
-                arrivals.extend(pipe.recv())
+            arrivals = collect_arrivals(pipes)
         finally:
             for child in children:
                 child.join(10)
@@ -492,13 +498,14 @@ async def run(args: argparse.Namespace) -> int:
     rate = (v1 - v0) / (t1 - t0)
     print()
     print(f"{'job push latency (at the socket)':<38}{'p50':>11}{'p99':>11}{'max':>11}   samples")
-    for name, lat in (("A: verification idle (baseline)", base_lat), ("B: while verification runs", load_lat)):
-        print(f"{name:<38}{ms(pct(lat, 0.5))}{ms(pct(lat, 0.99))}{ms(max(lat))}   {len(lat)}")
-    print("read by the client process (adds the load generator's own scheduling delay):")
-    for name, lat in (("A: verification idle (baseline)", base_app), ("B: while verification runs", load_app)):
-        print(f"{name:<38}{ms(pct(lat, 0.5))}{ms(pct(lat, 0.99))}{ms(max(lat))}   {len(lat)}")
-    print(f"{'ratio B/A':<38}{pct(load_lat, 0.5) / pct(base_lat, 0.5):10.2f}x"
-          f"{pct(load_lat, 0.99) / pct(base_lat, 0.99):10.2f}x")
+    for title, base_rows, load_rows in ((None, base_lat, load_lat), (
+            "read by the client process (adds the load generator's own scheduling delay):", base_app, load_app)):
+        if title:
+            print(title)
+        for name, lat in (("A: verification idle (baseline)", base_rows), ("B: while verification runs", load_rows)):
+            print(f"{name:<38}{ms(pct(lat, 0.5))}{ms(pct(lat, 0.99))}{ms(max(lat))}   {len(lat)}")
+        print(f"{'ratio B/A':<38}{pct(load_rows, 0.5) / pct(base_rows, 0.5):10.2f}x"
+              f"{pct(load_rows, 0.99) / pct(base_rows, 0.99):10.2f}x")
     print()
     print(f"{'submit -> ack during phase B':<38}{'p50':>11}{'p99':>11}{'mean':>11}   count")
     for kind in sorted(results):

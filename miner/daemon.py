@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 import time
+from collections import Counter
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
@@ -104,6 +106,9 @@ class MinerDaemon:
         self.exit_code = exit_codes.EXIT_OK
         self._stop: asyncio.Event | None = None
         self._found: asyncio.Queue[FoundResult] | None = None
+        #: Found results handed over by a worker and not yet journaled, by server (written from worker threads).
+        self._in_transit: Counter[str] = Counter()
+        self._transit_lock = threading.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._http: aiohttp.ClientSession | None = None
         self._ready_sent = False
@@ -295,14 +300,23 @@ class MinerDaemon:
         loop, queue = self._event_loop, self._found
         if loop is None or queue is None:
             return
+        with self._transit_lock:
+            self._in_transit[result.server] += 1
         with contextlib.suppress(RuntimeError):  # the loop is closing
             loop.call_soon_threadsafe(queue.put_nowait, result)
 
     async def _consume_found(self) -> None:
-        assert self._found is not None and self.submitter is not None
+        assert self._found is not None
         while True:
-            result = await self._found.get()
+            await self._journal_found(await self._found.get())
+
+    async def _journal_found(self, result: FoundResult) -> None:
+        assert self.submitter is not None
+        try:
             await self.submitter.add(result, result.session)
+        finally:
+            with self._transit_lock:
+                self._in_transit[result.server] -= 1
 
     # -- source events (SourceListener) -----------------------------------------------------------
 
@@ -351,6 +365,17 @@ class MinerDaemon:
         event = "server_return" if new.priority == 0 else "server_failover"
         self.stats.note_server_event(event.removeprefix("server_"), f"{old.url} → {new.url}: {why}")
         log.warning(event, old=old.url, new=new.url, why=why)
+
+    def holds_results_for(self, server_url: str) -> bool:
+        """Whether results of ``server_url``'s work still need its session (keeps a replaced session draining)."""
+        # Read in the order results move (worker thread -> hand-over -> journal -> verdict), so one moving on
+        # between two reads is seen by the later one.
+        if self.pool is not None and server_url in self.pool.mining_for:
+            return True
+        with self._transit_lock:
+            if self._in_transit[server_url] > 0:
+                return True
+        return self.submitter is not None and self.submitter.holds_results_for(server_url)
 
     def _on_unmatched_answer(self, conn: ServerConnection, ack: StratumAck) -> None:
         """An error answer that names no submit of ours: counted and shown, never a result's verdict."""
@@ -451,8 +476,7 @@ class MinerDaemon:
                 log.warning("workers_still_running", detail=f"a worker did not finish its iteration in {grace:g} s")
         if self._found is not None and self.submitter is not None:
             while not self._found.empty():
-                found = self._found.get_nowait()
-                await self.submitter.add(found, found.session)
+                await self._journal_found(self._found.get_nowait())
         remaining = 0
         if self.submitter is not None and self.exit_code != exit_codes.EXIT_STALLED:
             remaining = await self.submitter.flush(self.settings.shutdown_timeout_seconds, self._abort_flush)

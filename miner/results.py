@@ -168,6 +168,10 @@ class ResultSubmitter:
                  nonce=submit.nonce[:16], server=found.server)
         self.wake()
 
+    def holds_results_for(self, server_url: str) -> bool:
+        """Whether a result of ``server_url``'s work has no verdict yet."""
+        return any(r.work.server == server_url for r in self.pending.values())
+
     def wake(self) -> None:
         """Re-examine pending results now (a session opened, a result arrived)."""
         self._wake.set()

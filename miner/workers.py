@@ -167,6 +167,9 @@ class WorkerPool:
         self.busy_since: list[float | None] = [None] * count
         #: The generation each thread is parked on (no job, or nothing to compute); ``None`` while it mines.
         self.parked_on: list[int | None] = [None] * count
+        #: The server whose job each thread computes on (until its last result is handed over); ``None``
+        #: while it is parked.
+        self.mining_for: list[str | None] = [None] * count
         #: Failed iterations in total, by algorithm label, and in a row per thread (reset by a success).
         self.errors = 0
         self.errors_by_algo: Counter[str] = Counter()
@@ -259,7 +262,11 @@ class WorkerPool:
                 board.wait_for_change(generation, 1.0)
                 continue
             self.parked_on[index] = None
-            self._mine(index, active)
+            self.mining_for[index] = active.server
+            try:
+                self._mine(index, active)
+            finally:
+                self.mining_for[index] = None
 
     def _mine(self, index: int, active: ActiveJob) -> None:
         """Iterate on ``active`` until a newer generation is published or the pool stops."""

@@ -206,10 +206,12 @@ class ServerConnection(ABC):
             raise SourceError("fetch_failed", f"GET {url}: larger than {MAX_FRAME_BYTES} bytes")
         return body
 
-    async def drain(self, timeout: float) -> None:
-        """Wait up to ``timeout`` for submissions in flight to be answered, then close."""
+    async def drain(self, timeout: float, holds: Callable[[], bool] | None = None) -> None:
+        """Wait up to ``timeout`` for submissions in flight to be answered (and, with ``holds``, for as long
+        as it says results still need this session), then close."""
         deadline = time.monotonic() + timeout
-        while self.inflight and time.monotonic() < deadline and not self.closed:
+        while ((self.inflight or (holds is not None and holds())) and time.monotonic() < deadline
+               and not self.closed):
             await asyncio.sleep(0.05)
         await self.close()
 

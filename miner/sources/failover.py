@@ -7,8 +7,9 @@ next server (wrapping around). Before every reconnect it sleeps a full-jitter ex
 does not come back in lock-step.
 
 While on a backup, the primary is tried every ``primary_retry_seconds``; when it answers, the new
-session becomes active and the backup is drained (submissions in flight get their answers) and
-closed. Worst-case time from a dead primary to a working backup, when the primary refuses
+session becomes active and the backup is drained, then closed: it stays open while the listener
+holds results of the backup's work (being computed, found, or sent and unanswered), at most
+``drain_timeout``. Worst-case time from a dead primary to a working backup, when the primary refuses
 connections: the backoff bounds of ``retries`` failures, ``initial * (2**retries - 1)`` capped per
 step; with a black-holed primary add ``retries * connect_timeout``.
 """
@@ -52,6 +53,10 @@ class SourceListener(Protocol):
 
     def on_switch(self, old: ServerEndpoint, new: ServerEndpoint, why: str) -> None:
         """The strategy moves to another server (failover or return to the primary)."""
+
+    def holds_results_for(self, server_url: str) -> bool:
+        """Whether results of ``server_url``'s work still need its session: found and not yet answered, or
+        being computed. A replaced session is drained (kept open, within ``drain_timeout``) while it is true."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,8 @@ class FailoverStrategy:
 
         async def drain() -> None:
             try:
-                await conn.drain(self.policy.drain_timeout)
+                url = conn.endpoint.url
+                await conn.drain(self.policy.drain_timeout, lambda: self.listener.holds_results_for(url))
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(session, 5.0)
             finally:

@@ -212,6 +212,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
+        #: Servers whose work still has results that need their session.
+        self.holding: set[str] = set()
 
     def on_connected(self, conn: ServerConnection) -> None:
         self.events.append(("connected", conn.endpoint.url))
@@ -227,6 +229,9 @@ class Recorder:
 
     def on_switch(self, old: ServerEndpoint, new: ServerEndpoint, why: str) -> None:
         self.events.append(("switch", new.url))
+
+    def holds_results_for(self, server_url: str) -> bool:
+        return server_url in self.holding
 
     def names(self, kind: str) -> list[Any]:
         return [value for k, value in self.events if k == kind]
@@ -290,6 +295,44 @@ def test_failover_after_retries_and_return_to_the_primary() -> None:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         assert opened[primary].closed
+
+    asyncio.run(scenario())
+
+
+def test_the_backup_stays_open_after_the_return_while_results_of_its_work_are_held() -> None:
+    # Results found on the backup's job but not yet sent when the primary comes back (being computed,
+    # waiting to be journaled, queued behind others) go out on the backup: its session stays open for
+    # them, up to the drain timeout, and closes as soon as none is left.
+    primary, backup = "ws://primary:1/ws", "ws://backup:1/ws"
+    up = {primary: False, backup: True}
+    opened: dict[str, FakeConnection] = {}
+
+    async def opener(endpoint: ServerEndpoint) -> ServerConnection:
+        if not up[endpoint.url]:
+            raise ConnectError("refused", "down")
+        conn = opened[endpoint.url] = FakeConnection(endpoint.url)
+        return conn
+
+    async def scenario() -> None:
+        recorder = Recorder()
+        endpoints = [ServerEndpoint.parse(primary, 0), ServerEndpoint.parse(backup, 1)]
+        strategy = FailoverStrategy(endpoints, opener, recorder,
+                                    FailoverPolicy(retries=1, backoff_initial=0.01, backoff_max=0.01,
+                                                   primary_retry=0.05, drain_timeout=30.0))
+        runner = asyncio.ensure_future(strategy.run())
+        while strategy.active is None or strategy.active.endpoint.url != backup:
+            await asyncio.sleep(0.005)
+        recorder.holding.add(backup)  # a result of the backup's work, not sent yet
+        up[primary] = True
+        while strategy.active is None or strategy.active.endpoint.url != primary:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)
+        assert not opened[backup].closed and strategy.connection_for(backup) is opened[backup]
+        recorder.holding.clear()  # its verdict came
+        await asyncio.sleep(0.3)
+        assert opened[backup].closed and strategy.connection_for(backup) is None
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
 
     asyncio.run(scenario())
 

@@ -48,7 +48,7 @@ def test_each_worker_searches_its_own_part_of_the_prefix() -> None:
 
 def test_a_new_generation_replaces_the_job_between_iterations() -> None:
     board = JobBoard()
-    work = HashWork()
+    work = HashWork(delay=0.0005)
     work.gate = threading.Event()
     scorer = HashScorer(work)
     pool = WorkerPool(board, 1, lambda r: None)
@@ -57,7 +57,9 @@ def test_a_new_generation_replaces_the_job_between_iterations() -> None:
     _wait(lambda: pool.busy_since[0] is not None)  # iteration on job 1 in progress
     _publish(board, scorer, job_id="j.2", prefix="02")
     work.gate.set()
-    _wait(lambda: sum(n[0] == 2 for n in work.seen) >= 5)
+    # A copy of the list (taken whole, under the GIL): iterating the live list while the worker appends
+    # to it may never reach its end.
+    _wait(lambda: sum(n[0] == 2 for n in list(work.seen)) >= 5)
     pool.stop()
     old = [n for n in work.seen if n[0] == 1]
     assert len(old) == 1  # the running iteration finished, then the stale job was dropped
@@ -79,6 +81,29 @@ def test_idle_job_parks_the_workers() -> None:
     _publish(board, scorer, job_id="j.3", prefix="03")
     _wait(lambda: pool.total_iterations > parked_at + 10)
     assert pool.parked_on == [None, None]
+    assert pool.stop()
+
+
+def test_a_worker_names_the_server_it_computes_for_until_its_last_result_is_handed_over() -> None:
+    # The miner keeps a replaced server's session open while a worker still computes on its job: the
+    # result of the iteration in progress goes to that server.
+    board = JobBoard()
+    work = HashWork()
+    work.gate = threading.Event()
+    scorer = HashScorer(work)
+    seen_while_handing_over: list[list[str | None]] = []
+    pool = WorkerPool(board, 1, lambda r: seen_while_handing_over.append(list(pool.mining_for)))
+    _publish(board, scorer, prefix="01", threshold=0)  # every nonce is a result
+    assert pool.mining_for == [None]
+    pool.start()
+    _wait(lambda: pool.busy_since[0] is not None)
+    assert pool.mining_for == ["s"]
+    _publish(board, scorer, job_id="j.2", idle=True)  # replaced while the iteration runs
+    assert pool.mining_for == ["s"]
+    work.gate.set()
+    _wait(lambda: pool.parked_on == [board.generation])
+    assert seen_while_handing_over and all(m == ["s"] for m in seen_while_handing_over)
+    assert pool.mining_for == [None]
     assert pool.stop()
 
 

@@ -2,7 +2,7 @@
 
 Starts a throw-away PostgreSQL (as the tests do: ``tests/postgres.py``). Front-end A's ledger commits
 a new best network (``Ledger.record_accepted``, the call a submit makes); front-end B's listener
-(``listen_best``, as ``Training.follow`` runs it) receives the announcement and reads the network
+(``listen`` on ``BEST_CHANNEL``, as a front-end runs it) receives the announcement and reads the network
 (``Ledger.best_of``, what B does before pushing new jobs). Per round the clock runs from just before
 A's commit to B holding the network; the baseline is A's commit alone, in the same run. From there B's
 push to its miners is the single-server push (``benchmarks/workserver_load.py``). Goal: well under 1 s.
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from protocol.server.database import listen_best, parse_database  # noqa: E402 - after the path set-up
+from protocol.server.database import BEST_CHANNEL, listen, parse_database  # noqa: E402 - after the path set-up
 from protocol.server.ledger import AcceptedRecord, Ledger  # noqa: E402
 from tests.postgres import PASSWORD, postgres_server  # noqa: E402
 
@@ -37,7 +37,8 @@ async def _rounds(url: str, rounds: int) -> list[tuple[float, float]]:
     listening = asyncio.Event()
     arrived: asyncio.Queue[float] = asyncio.Queue()
 
-    async def on_best(task_id: str, network_id: str) -> None:
+    async def on_best(payload: str) -> None:
+        task_id, _, network_id = payload.partition(" ")
         found = await loop.run_in_executor(front_b, ledger_b.best_of, task_id)
         assert found is not None and found[0].network_id == network_id
         arrived.put_nowait(time.perf_counter())
@@ -45,7 +46,7 @@ async def _rounds(url: str, rounds: int) -> list[tuple[float, float]]:
     async def on_listening() -> None:
         listening.set()
 
-    listener = asyncio.create_task(listen_best(db, on_best, on_listening=on_listening))
+    listener = asyncio.create_task(listen(db, {BEST_CHANNEL: on_best}, on_listening=on_listening))
     await listening.wait()
     out = []
     for i in range(rounds):

@@ -16,8 +16,10 @@ the recomputed score equals the claim) and pools ban shares that keep failing; h
   to ``ban_max_seconds`` (a day); a key that stays clean that long after its last ban starts over.
 
 This module only keeps the books (no I/O); :class:`~protocol.server.service.WorkService` enforces a
-ban (closes the account's connections, drops its queued verifications, logs it once, counts it) and
-:mod:`protocol.server.admission` refuses banned addresses at accept time.
+ban (closes the account's connections, drops its queued verifications, logs it once, counts it),
+keeps it in the ledger, and :mod:`protocol.server.admission` refuses banned addresses at accept time.
+A ban issued elsewhere — by another front-end of the pool, or before a restart — is taken in with
+:meth:`Bans.adopt`; the budgets stay this front-end's own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 from protocol.server.limits import BucketTable
 
-__all__ = ["AbusePolicy", "Ban", "Bans"]
+__all__ = ["AbusePolicy", "Ban", "Bans", "account_key", "address_key", "banned_parties"]
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,24 @@ class _Record:
     ban: Ban
 
 
+_ACCOUNT, _ADDRESS = "account:", "address:"
+
+
 def account_key(account: str) -> str:
     """The ban key of an account."""
-    return "account:" + account
+    return _ACCOUNT + account
 
 
 def address_key(address: str) -> str:
     """The ban key of a client address."""
-    return "address:" + address
+    return _ADDRESS + address
+
+
+def banned_parties(keys: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The account and the address that ban ``keys`` name (``None`` for one they do not)."""
+    account = next((k.removeprefix(_ACCOUNT) for k in keys if k.startswith(_ACCOUNT)), None)
+    address = next((k.removeprefix(_ADDRESS) for k in keys if k.startswith(_ADDRESS)), None)
+    return account, address
 
 
 class Bans:
@@ -147,6 +159,29 @@ class Bans:
         now = self._clock()
         return sum(1 for r in self._records.values() if r.ban.until > now)
 
+    def adopt(self, keys: tuple[str, ...], reason: str, offence: int, seconds: float, until: float) -> Ban | None:
+        """Take in a ban issued elsewhere (``until`` on this clock). Returns it when it bans a key that
+        was not banned as long here (the caller enforces it); an ended one is only remembered, so the
+        key's next ban here doubles from it."""
+        now = self._clock()
+        ban = Ban(reason, seconds, until, offence, keys)
+        new = False
+        for key in keys:
+            record = self._records.get(key)
+            if record is None or record.ban.until < until:
+                was_banned = record is not None and record.ban.until > now
+                self._records[key] = _Record(max(offence, record.offences if record else 0), ban)
+                new = new or (until > now and not was_banned)
+            elif record.offences < offence:
+                record.offences = offence
+            self._records.move_to_end(key)
+        self._forget_oldest()
+        return ban if new else None
+
+    def _forget_oldest(self) -> None:
+        while len(self._records) > self.max_keys:
+            self._records.popitem(last=False)
+
     def _ban(self, keys: list[str], reason: str) -> Ban | None:
         if not keys:
             return None
@@ -165,6 +200,5 @@ class Bans:
         for key in keys:
             self._records[key] = _Record(offences, ban)
             self._records.move_to_end(key)
-        while len(self._records) > self.max_keys:
-            self._records.popitem(last=False)
+        self._forget_oldest()
         return ban

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,12 @@ from typing import Any
 import structlog
 
 __all__ = [
-    "NOTIFY_CHANNEL",
+    "BAN_CHANNEL",
+    "BEST_CHANNEL",
     "Database",
     "connect_postgres",
     "connect_postgres_async",
-    "listen_best",
+    "listen",
     "parse_database",
     "to_postgres",
 ]
@@ -36,7 +37,10 @@ __all__ = [
 log = structlog.get_logger("workserver")
 
 #: The channel on which a committed new best network is announced (payload ``"<task_id> <network_id>"``).
-NOTIFY_CHANNEL = "neuraxon_best"
+BEST_CHANNEL = "neuraxon_best"
+#: The channel on which a front-end announces a ban it issued (payload: the ban as JSON, see
+#: :meth:`~protocol.server.ledger.Ledger.record_ban`).
+BAN_CHANNEL = "neuraxon_ban"
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -137,22 +141,24 @@ async def connect_postgres_async(db: Database) -> tuple[Any, type[Exception], ty
     return conn, psycopg.errors.UniqueViolation, psycopg.OperationalError
 
 
-async def listen_best(db: Database, on_best: Callable[[str, str], Awaitable[None]], *,
-                      on_listening: Callable[[], Awaitable[None]] | None = None, retry_seconds: float = 1.0) -> None:
-    """LISTEN for new best networks committed by any front-end and await ``on_best(task_id,
-    network_id)`` for each, until cancelled. After each (re)connection ``on_listening()`` runs, so a
-    caller can catch up on what was announced while it was not listening."""
+async def listen(db: Database, handlers: Mapping[str, Callable[[str], Awaitable[None]]], *,
+                 on_listening: Callable[[], Awaitable[None]] | None = None, retry_seconds: float = 1.0) -> None:
+    """LISTEN on each channel of ``handlers`` (one connection) and await ``handlers[channel](payload)``
+    for each announcement, in order, until cancelled. After each (re)connection ``on_listening()`` runs,
+    so a caller can catch up on what was announced while it was not listening."""
     psycopg = _psycopg()
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(db.url or "", autocommit=True, **_password(db)) as conn:
-                await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                log.info("workserver.listening", channel=NOTIFY_CHANNEL)
+                for channel in handlers:
+                    await conn.execute(f"LISTEN {channel}")
+                log.info("workserver.listening", channels=sorted(handlers))
                 if on_listening is not None:
                     await on_listening()
                 async for note in conn.notifies():
-                    task_id, _, network_id = note.payload.partition(" ")
-                    await on_best(task_id, network_id)
+                    handler = handlers.get(note.channel)
+                    if handler is not None:
+                        await handler(note.payload)
         except psycopg.OperationalError as exc:  # the database restarted or the network dropped: reconnect
             log.warning("workserver.listen_lost", error=str(exc))
             await asyncio.sleep(retry_seconds)

@@ -14,6 +14,9 @@ What it keeps:
   ``accounts`` — the same summed per account, kept with every write and indexed by results, so the
   page's top accounts are read in O(log n) rather than grouped from every worker on each request.
 * ``calibration`` — each task's sampled score distribution (vardiff), so a restart skips it.
+* ``bans`` — per ban key (``account:…`` / ``address:…``) the last ban issued: reason, offence, length
+  and end (wall clock), and the front-end that issued it; a restarted server and every front-end of a
+  pool keep them (on PostgreSQL each is announced on :data:`~protocol.server.database.BAN_CHANNEL`).
 * ``meta`` — schema version and the nonce-prefix allocator.
 
 Every SQL statement lives in :class:`SQL`, by name, in SQL both databases run (PostgreSQL gets it
@@ -30,12 +33,14 @@ Schema 2 added the epoch to the duplicate key, the ``accepted_by_job`` index and
 table; a schema-1 file is migrated in place when it is opened (one transaction; ``accepted`` is
 rebuilt, rows and ids kept; ``accounts`` is summed from ``workers``). Schema 3 added
 ``accepted.front_end``: a schema-2 ledger (SQLite or PostgreSQL) gains the column when it is opened,
-by the first front-end to take the schema lock.
+by the first front-end to take the schema lock. Schema 4 added ``bans``: a schema-2 or -3 ledger gains
+the table the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -46,7 +51,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from protocol.server.database import NOTIFY_CHANNEL, Database, connect_postgres, parse_database, to_postgres
+from protocol.server.database import (
+    BAN_CHANNEL,
+    BEST_CHANNEL,
+    Database,
+    connect_postgres,
+    parse_database,
+    to_postgres,
+)
 
 __all__ = [
     "CLIENT_STATEMENTS",
@@ -55,6 +67,7 @@ __all__ = [
     "AcceptedRecord",
     "AccountRow",
     "AsyncLedger",
+    "BanRecord",
     "BestNetwork",
     "DuplicateSubmissionError",
     "ImprovementRow",
@@ -65,7 +78,7 @@ __all__ = [
     "WorkerRow",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _ACCEPTED_COLUMNS = ("id, kind, task_id, identity, nonce, score, job_id, epoch, threshold, share_threshold, parent_id,"
                      " account, worker, network_id, at")
@@ -154,6 +167,16 @@ _SCHEMA = (
     seconds_per_walk REAL NOT NULL,
     at REAL NOT NULL
 )""",
+    """CREATE TABLE IF NOT EXISTS bans (
+    ban_key TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    offence INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    front_end TEXT,
+    at REAL NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS bans_by_end ON bans (ends_at)",
 )
 
 
@@ -235,6 +258,13 @@ class SQL:
     WINDOW_FRONT_ENDS = ("SELECT account, front_end, COUNT(*) FROM accepted WHERE at >= ? AND at < ?"
                          " GROUP BY account, front_end")
     LOAD_CALIBRATION = "SELECT task_id, scores, seconds_per_walk FROM calibration"
+    # A ban only grows: a late or repeated announcement never shortens the one a key has.
+    SAVE_BAN = ("INSERT INTO bans VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ban_key) DO UPDATE SET"
+                " reason = excluded.reason, offence = excluded.offence, seconds = excluded.seconds,"
+                " ends_at = excluded.ends_at, front_end = excluded.front_end, at = excluded.at"
+                " WHERE excluded.ends_at > bans.ends_at")
+    #: Start-up: the bans that still count (active, or recent enough to double the next one).
+    RECENT_BANS = "SELECT ban_key, reason, offence, seconds, ends_at, front_end FROM bans WHERE ends_at > ?"
     WORKERS = ("SELECT account, worker, solutions, shares, mismatches, first_seen, last_seen FROM workers"
                " ORDER BY account, worker")
 
@@ -264,6 +294,7 @@ CLIENT_STATEMENTS: dict[str, tuple[Any, ...]] = {
     "ALLOCATE_PREFIXES": (256,),
     "BEST_OF": ("task",),
     "LAST_IMPROVEMENT": ("task",),
+    "SAVE_BAN": ("account:acct", "wrong_claims", 1, 60.0, 0.0, "fe", 0.0),
 }
 
 T = TypeVar("T")
@@ -300,6 +331,34 @@ class AcceptedRecord:
     at: float = field(default_factory=time.time)
     #: The front-end that accepted it (``--front-end-id``).
     front_end: str | None = None
+
+
+@dataclass(frozen=True)
+class BanRecord:
+    """A ban as the ledger keeps and announces it: its keys (``account:…``, ``address:…``), why, which
+    ban of the key it is, its length and end (``time.time()`` seconds) and the front-end that issued it."""
+
+    keys: tuple[str, ...]
+    reason: str
+    offence: int
+    seconds: float
+    ends_at: float
+    front_end: str | None = None
+
+    def to_json(self) -> str:
+        """The announcement's payload."""
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, payload: str) -> BanRecord:
+        """Parse an announcement (raises ``ValueError`` on a malformed one)."""
+        try:
+            raw = json.loads(payload)
+            return cls(tuple(str(k) for k in raw["keys"]), str(raw["reason"]), int(raw["offence"]),
+                       float(raw["seconds"]), float(raw["ends_at"]),
+                       None if raw.get("front_end") is None else str(raw["front_end"]))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"malformed ban announcement: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -409,20 +468,23 @@ class Ledger:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             version = self._schema_version()
-            if version == 1:  # to schema 3 at once; PostgreSQL ledgers start at schema 2 (2 -> 3: below)
+            if version == 1:  # to the current schema at once; PostgreSQL ledgers start at schema 2 (below)
                 self._migrate_from_1()
             self._db.execute("PRAGMA foreign_keys = ON")
-        if version not in (None, 1, 2, SCHEMA_VERSION):
+        if version not in (None, 1, 2, 3, SCHEMA_VERSION):
             raise RuntimeError(f"ledger {db.describe()}: schema version {version}, this server needs {SCHEMA_VERSION}")
         with self._tx():
             if self._pg:  # front-ends starting together create or migrate the schema once
                 self._x("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
-            if self._schema_version() == 2:  # read again under the lock: another front-end may have migrated
+            version = self._schema_version()  # read again under the lock: another front-end may have migrated
+            if version == 2:
                 self._x(SQL.ADD_FRONT_END)
-                self._x(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
-            # executescript() would commit on its own; run the statements inside this transaction.
+            # executescript() would commit on its own; run the statements inside this transaction. They
+            # create what a new ledger, or one of an older schema, lacks (schema 4: bans).
             for statement in _SCHEMA:
                 self._x(statement)
+            if version is not None and version < SCHEMA_VERSION:
+                self._x(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
             self._x(SQL.INIT_META, ("schema_version", str(SCHEMA_VERSION)))
             self._x(SQL.INIT_META, ("next_prefix", "1"))
 
@@ -485,7 +547,7 @@ class Ledger:
         """Store an accepted submission (and its network when it is a solution) in one transaction.
 
         Returns ``(accepted_id, new_best)``: ``new_best`` when ``network`` beat the task's best and
-        became it (on PostgreSQL every front-end is told on commit: :data:`NOTIFY_CHANNEL`). Raises
+        became it (on PostgreSQL every front-end is told on commit: :data:`BEST_CHANNEL`). Raises
         :class:`DuplicateSubmissionError` if the (identity, task, epoch, nonce) is already in — also
         when another front-end committed it first.
         """
@@ -512,7 +574,7 @@ class Ledger:
                         self._x(SQL.INSERT_BEST_HISTORY, (rec.task_id, network_id, rec.score, accepted_id,
                                                           rec.identity, rec.worker, rec.at))
                         if self._pg:  # delivered to every listening front-end when this transaction commits
-                            self._x("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, f"{rec.task_id} {network_id}"))
+                            self._x("SELECT pg_notify(?, ?)", (BEST_CHANNEL, f"{rec.task_id} {network_id}"))
                     # else another front-end's better network committed in between: this one stays
                     # stored (it was accepted, and can be downloaded by id) but is not the best.
             return accepted_id, new_best
@@ -536,6 +598,21 @@ class Ledger:
         number twice, across restarts (the reservation is committed before it is used)."""
         with self._tx():
             return int(self._x(SQL.ALLOCATE_PREFIXES, (count,)).fetchone()[0]) - count
+
+    def record_ban(self, ban: BanRecord) -> None:
+        """Keep a ban (each key's row, unless it already has a later end); on PostgreSQL every front-end
+        is told on commit (:data:`BAN_CHANNEL`)."""
+        now = time.time()
+        with self._tx():
+            for key in ban.keys:
+                self._x(SQL.SAVE_BAN, (key, ban.reason, ban.offence, ban.seconds, ban.ends_at, ban.front_end, now))
+            if self._pg:
+                self._x("SELECT pg_notify(?, ?)", (BAN_CHANNEL, ban.to_json()))
+
+    def recent_bans(self, since: float) -> list[BanRecord]:
+        """The bans of every key that ended after ``since`` (``time.time()`` seconds) or have not ended."""
+        return [BanRecord((key,), reason, int(offence), float(seconds), float(ends_at), front_end)
+                for key, reason, offence, seconds, ends_at, front_end in self._x(SQL.RECENT_BANS, (since,))]
 
     def save_calibration(self, task_id: str, scores: list[int], seconds_per_walk: float) -> None:
         """Store a task's sampled scores (vardiff calibration)."""

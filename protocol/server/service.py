@@ -35,11 +35,19 @@ import structlog
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.identity import identity_from_public_key
 from protocol.messages import Message, StratumAck, StratumJob, StratumLogin, StratumStats, StratumSubmit
-from protocol.server.abuse import Ban, Bans
+from protocol.server.abuse import Ban, Bans, banned_parties
 from protocol.server.admission import ThrottledLog
 from protocol.server.config import ServerConfig
+from protocol.server.database import BAN_CHANNEL, BEST_CHANNEL, listen
 from protocol.server.jobs import IssuedJob, JobBook, PrefixAllocator, Session, TaskState
-from protocol.server.ledger import AcceptedRecord, AsyncLedger, DuplicateSubmissionError, Ledger, ProgressRow
+from protocol.server.ledger import (
+    AcceptedRecord,
+    AsyncLedger,
+    BanRecord,
+    DuplicateSubmissionError,
+    Ledger,
+    ProgressRow,
+)
 from protocol.server.metrics import ServerMetrics
 from protocol.server.scheduling import (
     SERVER_ACCOUNT,
@@ -147,6 +155,12 @@ class WorkService:
             raise
         self.training.restore(state)
         try:
+            await self._adopt_stored_bans()
+        except BaseException:
+            await pool.aclose()
+            await self.ledger.close()
+            raise
+        try:
             self.turns = await shared_turns_for(cfg)
         except BaseException:
             await pool.aclose()
@@ -163,8 +177,9 @@ class WorkService:
         self._last_idle = self.idle
         self._spawn(self._warm_up())
         self.training.start()
-        if cfg.database is not None and cfg.database.is_postgres:  # other front-ends' best networks
-            self._spawn(self.training.follow(cfg.database))
+        if cfg.database is not None and cfg.database.is_postgres:  # other front-ends' best networks and bans
+            self._spawn(listen(cfg.database, {BEST_CHANNEL: self.training.announced, BAN_CHANNEL: self._ban_announced},
+                               on_listening=self._catch_up))
         self._spawn(self._periodic())
         log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
                  restored_best={t.task_id[:16]: t.best.score for t in self._task_order if t.best})
@@ -328,11 +343,62 @@ class WorkService:
             self._enforce(ban, session.account, session.address)
 
     def _enforce(self, ban: Ban, account: str | None, address: str | None) -> None:
-        """A new ban: logged once, counted, the account's connections closed and its queue dropped."""
+        """A new ban: logged once, counted, kept in the ledger (and so announced to the pool's other
+        front-ends), the account's connections closed and its queue dropped."""
         self.metrics.bans.labels(reason=ban.reason).inc()
         log.warning("workserver.banned", reason=ban.reason, seconds=ban.seconds, offence=ban.offence,
                     account=account[:20] if account else None, keys=len(ban.keys),
                     address=address if self.config.abuse.ban_addresses else None)
+        record = BanRecord(ban.keys, ban.reason, ban.offence, ban.seconds,
+                           time.time() + ban.remaining(time.monotonic()), self.front_end_id)
+        self._spawn(self._keep_ban(record))
+        self._shut_out(ban, account)
+
+    async def _keep_ban(self, record: BanRecord) -> None:
+        try:
+            await self.ledger.call(Ledger.record_ban, record)
+        except Exception as exc:  # the ban holds here; only its copy for a restart and the pool is lost
+            log.warning("workserver.ban_not_kept", error=repr(exc), reason=record.reason)
+
+    async def _adopt_stored_bans(self) -> None:
+        """At start: the bans the ledger holds that are still running or recent enough to double the next."""
+        since = time.time() - self.config.abuse.ban_max_seconds
+        records = await self.ledger.call(Ledger.recent_bans, since)
+        for record in records:
+            self._adopt(record)
+        active = sum(1 for r in records if r.ends_at > time.time())
+        if active:
+            log.info("workserver.bans_restored", active=active)
+
+    async def _ban_announced(self, payload: str) -> None:
+        """Another front-end of the pool issued a ban (``BAN_CHANNEL``): enforce it here too."""
+        try:
+            record = BanRecord.from_json(payload)
+        except ValueError as exc:
+            log.warning("workserver.ban_announcement_ignored", error=str(exc))
+            return
+        self._adopt(record, enforce=True)  # this front-end's own come back too: not new here, nothing to do
+
+    def _adopt(self, record: BanRecord, *, enforce: bool = False) -> None:
+        """Take in a ban issued elsewhere; with ``enforce``, shut its account out when it is new here."""
+        until = time.monotonic() + (record.ends_at - time.time())
+        ban = self.bans.adopt(record.keys, record.reason, record.offence, record.seconds, until)
+        if ban is None or not enforce:
+            return
+        account, address = banned_parties(record.keys)
+        log.warning("workserver.ban_adopted", reason=ban.reason, seconds=round(ban.remaining(time.monotonic())),
+                    offence=ban.offence, account=account[:20] if account else None, address=address,
+                    front_end=record.front_end)
+        self._shut_out(ban, account)
+
+    async def _catch_up(self) -> None:
+        """After (re)connecting the pool's announcements: what was announced while not listening."""
+        await self.training.catch_up()
+        for record in await self.ledger.call(Ledger.recent_bans, time.time()):
+            self._adopt(record, enforce=True)
+
+    def _shut_out(self, ban: Ban, account: str | None) -> None:
+        """Close a banned account's connections and drop its queued verifications."""
         if account is None:
             return
         message = ban.describe(time.monotonic())

@@ -23,7 +23,6 @@ from typing import Any
 import structlog
 
 from protocol.server.config import ServerConfig
-from protocol.server.database import Database, listen_best
 from protocol.server.jobs import ParentNetwork, TaskState
 from protocol.server.ledger import AsyncLedger, Ledger, LedgerState, ProgressRow
 from protocol.server.metrics import ServerMetrics
@@ -130,12 +129,13 @@ class Training:
 
     # -- several front-ends (PostgreSQL) ---------------------------------------------------------------
 
-    async def follow(self, db: Database) -> None:
-        """Adopt every best network any front-end commits to the shared ledger, as it is announced
-        (LISTEN/NOTIFY; until cancelled)."""
-        await listen_best(db, self.adopt, on_listening=self._catch_up)
+    async def announced(self, payload: str) -> None:
+        """A front-end committed a new best network (``BEST_CHANNEL``: ``"<task_id> <network_id>"``)."""
+        task_id, _, network_id = payload.partition(" ")
+        await self.adopt(task_id, network_id)
 
-    async def _catch_up(self) -> None:  # what was committed while this front-end was not listening
+    async def catch_up(self) -> None:
+        """Adopt what was committed while this front-end was not listening."""
         for task in self.tasks:
             await self.adopt(task.task_id, None)
 

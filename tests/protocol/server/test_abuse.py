@@ -7,7 +7,9 @@ miners (127.0.0.1), as they would from another host, so address bans can be told
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from protocol import ErrorCode, StratumAck, StratumLogin, StratumStats, StratumSubmit, encode
 from protocol.fields import Algo
 from protocol.server.abuse import AbusePolicy, Bans
+from protocol.server.ledger import Ledger
 from tests.protocol.server.dask_cluster import local_cluster, require_dask
 from tests.protocol.server.helpers import (
     GatedVerifier,
@@ -172,6 +175,61 @@ def test_repeated_wrong_claims_ban_the_account_and_address_once(capsys: pytest.C
 
     run(body())
     assert capsys.readouterr().out.count("workserver.banned") == 1
+
+
+def test_a_ban_outlives_a_restart_of_the_server(tmp_path: Path) -> None:
+    # The ban is kept in the ledger: restarting the server (a supervisor's restart, a deploy) does not
+    # let a banned account and address straight back in.
+    db = tmp_path / "ledger.sqlite"
+
+    async def body() -> None:
+        async with serving(_config(StubVerifier(), db_path=db)) as server, \
+                Miner.connect(server.ws_url, "cheat", source="127.0.0.2") as cheat:
+            job = await cheat.login()
+            for k in range(5):
+                await cheat.send(job.submit(job.nonce_space().nonce(k), 10**6))
+                ack = await cheat.expect(StratumAck)
+            assert ack.code == ErrorCode.UNAUTHORIZED, ack  # the fifth wrong claim in a row: banned
+            wallet = cheat.wallet
+
+            async def kept() -> bool:
+                ledger = Ledger(db)
+                try:
+                    return ledger.recent_bans(time.time()) != []
+                finally:
+                    ledger.close()
+
+            await until(kept, 10)
+        async with serving(_config(StubVerifier(), db_path=db)) as server:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # the address, at accept time
+                async with Miner.connect(server.ws_url, "again", source="127.0.0.2"):
+                    pass
+            assert refused.value.status == 403
+            async with Miner.connect(server.ws_url, "elsewhere") as elsewhere:  # the account, at login
+                await elsewhere.send_raw(_login_frame(wallet))
+                ack = ack_of(await elsewhere.recv())
+                assert ack.code == ErrorCode.UNAUTHORIZED and "wrong score claims" in ack.message, ack
+            async with Miner.connect(server.ws_url, "honest") as honest:  # everyone else gets in
+                assert not (await honest.login()).is_idle
+
+    run(body())
+
+
+def test_a_ban_issued_elsewhere_is_adopted_once_and_counts_for_the_next_one() -> None:
+    now = [1000.0]
+    bans = Bans(AbusePolicy(max_wrong_claims=1, ban_seconds=60.0), clock=lambda: now[0])
+    keys = ("account:acct", "address:10.0.0.1")
+    adopted = bans.adopt(keys, "wrong_claims", 2, 120.0, now[0] + 100.0)  # another front-end's second ban
+    assert adopted is not None and bans.of(account="acct") is adopted and bans.of(address="10.0.0.1") is adopted
+    assert bans.adopt(keys, "wrong_claims", 2, 120.0, now[0] + 100.0) is None  # the same again: nothing new
+    assert bans.adopt(keys[:1], "wrong_claims", 2, 120.0, now[0] + 50.0) is None  # shorter: kept as it was
+    assert bans.of(account="acct").until == now[0] + 100.0  # type: ignore[union-attr]
+    assert bans.adopt(("address:10.0.0.2",), "flooding", 1, 60.0, now[0] - 1.0) is None  # over: remembered only
+    assert bans.of(address="10.0.0.2") is None
+    now[0] += 200.0
+    assert bans.of(account="acct") is None
+    third = bans.wrong_claim("acct", "10.0.0.1")  # the first offence here, the third of the account
+    assert third is not None and (third.offence, third.seconds) == (3, 240.0)
 
 
 def _login_frame(wallet: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from protocol.server.ledger import (
     UNRECORDED_FRONT_END,
     AcceptedRecord,
     AsyncLedger,
+    BanRecord,
     DuplicateSubmissionError,
     Ledger,
 )
@@ -191,6 +193,37 @@ def test_a_schema_2_ledger_gains_the_front_end_column_on_either_database(ledger_
     assert first.connection.execute(SQL.SCHEMA_VERSION).fetchone()[0] == str(SCHEMA_VERSION)
     first.close()
     second.close()
+
+
+def test_bans_are_kept_only_grow_and_a_schema_3_ledger_gains_their_table(ledger_target: LedgerTarget) -> None:
+    """Schema 4 keeps bans (a restart and the pool's other front-ends honour them); a schema-3 ledger
+    (made here by dropping the table from a new one) gains it when it is opened."""
+    ledger = Ledger(ledger_target.db)
+    ledger.connection.execute("DROP TABLE bans")
+    ledger.connection.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    ledger.close()
+    first, second = Ledger(ledger_target.db), Ledger(ledger_target.db)  # two front-ends starting
+    assert first.connection.execute(SQL.SCHEMA_VERSION).fetchone()[0] == str(SCHEMA_VERSION)
+    now = time.time()
+    first.record_ban(BanRecord(("account:cheat", "address:10.0.0.9"), "wrong_claims", 2, 120.0, now + 120.0, "fe-1"))
+    second.record_ban(BanRecord(("account:cheat",), "flooding", 1, 60.0, now + 60.0, "fe-2"))  # shorter: kept out
+    second.record_ban(BanRecord(("address:10.0.0.7",), "flooding", 1, 60.0, now - 10.0, "fe-2"))  # over already
+    first.close()
+    again = Ledger(ledger_target.db)
+    active = {r.keys: r for r in again.recent_bans(now)}
+    assert set(active) == {("account:cheat",), ("address:10.0.0.9",)}
+    assert active[("account:cheat",)] == BanRecord(("account:cheat",), "wrong_claims", 2, 120.0, now + 120.0, "fe-1")
+    assert len(again.recent_bans(now - 3600.0)) == 3  # an ended one still counts for the next ban's length
+    again.close()
+    second.close()
+
+
+def test_a_ban_announcement_round_trips_and_a_malformed_one_is_refused() -> None:
+    ban = BanRecord(("account:a", "address:::1"), "wrong_claims", 3, 240.0, 1.5e9, None)
+    assert BanRecord.from_json(ban.to_json()) == ban
+    for bad in ("", "[]", '{"keys": ["a"]}', '{"keys": 1, "reason": "x", "offence": 1, "seconds": 1, "ends_at": 1}'):
+        with pytest.raises(ValueError, match="malformed ban announcement"):
+            BanRecord.from_json(bad)
 
 
 def test_front_ends_sharing_a_ledger_share_prefixes_duplicates_and_the_best(ledger_target: LedgerTarget) -> None:

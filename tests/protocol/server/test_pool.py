@@ -12,9 +12,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from protocol import ErrorCode, StratumAck, StratumJob
+from protocol import ErrorCode, StratumAck, StratumJob, StratumLogin
 from protocol.server.database import parse_database
 from protocol.server.ledger import AcceptedRecord, Ledger
 from tests.postgres import PASSWORD, PostgresServer
@@ -35,6 +36,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "miner", *args], capture_output=True, text=True, timeout=120)
 
 
+def _front_end_args(url: str, postgres: PostgresServer) -> list[str]:
+    return ["--db", url, "--db-password-file", str(postgres.password_file), "--task", str(SMALL_TASK_PATH),
+            "--threshold", str(THRESHOLD), "--no-vardiff", "--parent-refresh", "0", "--parent-bar-walks", "0",
+            "--calibration-walks", "0", "--rate", "10000", "--burst", "10000", "--verify-workers", "1"]
+
+
 @pytest.fixture
 def front_ends(postgres: PostgresServer, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     """A fresh database and two front-ends on it: ``(database URL, [ws URL of A, ws URL of B])``."""
@@ -43,11 +50,7 @@ def front_ends(postgres: PostgresServer, tmp_path: Path) -> Iterator[tuple[str, 
     urls: list[str] = []
     try:
         for name in ("a", "b"):
-            proc, ws_url, _ = start_cli_server(
-                ["--db", url, "--db-password-file", str(postgres.password_file), "--task", str(SMALL_TASK_PATH),
-                 "--threshold", str(THRESHOLD), "--no-vardiff", "--parent-refresh", "0", "--parent-bar-walks", "0",
-                 "--calibration-walks", "0", "--rate", "10000", "--burst", "10000", "--verify-workers", "1"],
-                tmp_path / f"front-end-{name}.log")
+            proc, ws_url, _ = start_cli_server(_front_end_args(url, postgres), tmp_path / f"front-end-{name}.log")
             procs.append(proc)
             urls.append(ws_url)
         yield url, urls
@@ -107,6 +110,51 @@ def test_a_best_network_found_through_one_front_end_reaches_the_miners_of_the_ot
             _, score, _ = await submit_a_solution(on_a, job)
             pushed = await on_b.expect(StratumJob, timeout=60)  # a failure guard, not a timing assertion
             assert pushed.parent is not None and pushed.parent.score == score, pushed
+
+    run(body())
+
+
+async def _refused_at_login(ws_url: str, account: str) -> StratumAck:
+    """The answer to ``account``'s login at ``ws_url`` (from 127.0.0.1), which must not be a job."""
+    async with Miner.connect(ws_url, "elsewhere") as miner:
+        await miner.send(StratumLogin(wallet=account, worker="elsewhere", os="test", version="0", threads=1))
+        answer = await miner.recv()
+        assert isinstance(answer, StratumAck), answer
+        return answer
+
+
+def test_a_ban_issued_by_one_front_end_holds_on_every_front_end(front_ends: tuple[str, list[str]],
+                                                                postgres: PostgresServer, tmp_path: Path) -> None:
+    # Wrong claims through front-end A ban the account and its address; B, told through the database,
+    # closes the account's connection to it and refuses both; a front-end started later loads the ban.
+    url, (a, b) = front_ends
+    cheat = wallet("cheat")
+
+    async def body() -> None:
+        async with Miner.connect(b, "cheat-b", source="127.0.0.2") as on_b, \
+                Miner.connect(a, "cheat-a", source="127.0.0.2") as on_a, Miner.connect(b, "honest") as honest:
+            await on_b.login(wallet=cheat)
+            honest_job = await honest.login(wallet=wallet("honest"))
+            job = await on_a.login(wallet=cheat)
+            for k in range(5):  # the fifth wrong claim in a row bans
+                await on_a.send(job.submit(job.nonce_space().nonce(k), 10**9))
+                ack = await on_a.expect(StratumAck, timeout=60)
+            assert ack.code == ErrorCode.UNAUTHORIZED and "wrong score claims" in ack.message, ack
+            told = await on_b.expect(StratumAck, timeout=60)  # a failure guard, not a timing assertion
+            assert told.code == ErrorCode.UNAUTHORIZED and "wrong score claims" in told.message, told
+            assert await on_b.closed_with() == 1008
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # the address, at accept time
+                async with Miner.connect(b, "again", source="127.0.0.2"):
+                    pass
+            assert refused.value.status == 403
+            assert (await _refused_at_login(b, cheat)).code == ErrorCode.UNAUTHORIZED
+            await submit_a_solution(honest, honest_job)  # accepted: everyone else is served as before
+        late, c, _ = start_cli_server(_front_end_args(url, postgres), tmp_path / "front-end-c.log")
+        try:
+            answer = await _refused_at_login(c, cheat)
+            assert answer.code == ErrorCode.UNAUTHORIZED and "wrong score claims" in answer.message, answer
+        finally:
+            stop_processes([late])
 
     run(body())
 

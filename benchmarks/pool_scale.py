@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.verifier import measure, start_dask, wait_for_workers  # noqa: E402 - after the path set-up
 from benchmarks.workserver_load import (  # noqa: E402
     ADMIN,
+    CLIENT_NICE,
     collect_arrivals,
     latencies,
     move_epochs,
@@ -54,7 +55,9 @@ from benchmarks.workserver_load import (  # noqa: E402
     pct,
     raise_open_file_limit,
     start_server,
+    until_quiet,
 )
+from protocol.server.config import ServerConfig  # noqa: E402
 from protocol.server.database import parse_database  # noqa: E402
 from protocol.server.ledger import AcceptedRecord, Ledger  # noqa: E402
 from protocol.server.turns import SharedTurns  # noqa: E402
@@ -158,17 +161,21 @@ async def _move_both(bases: list[str], rounds: int, interval: float) -> list[dic
         for base in bases:  # one unmeasured change first: every connection has its job and is warm
             await move_epochs(http, base, range(2, 3), 0.0)
         await asyncio.sleep(interval)
+        waited, busy = await until_quiet()
+        progress(f"(c) measuring after {waited:.1f} s, when the machine was {100 * busy:.0f} % busy")
         return list(await asyncio.gather(*(move_epochs(http, base, range(3, 3 + rounds), interval)
                                            for base in bases)))
 
 
 def push_latencies(tmp: Path, pg: PostgresServer, connections: int, rounds: int, interval: float,
-                   client_processes: int) -> list[tuple[list[float], list[float]]]:
+                   client_processes: int, client_nice: int = CLIENT_NICE) -> list[tuple[list[float], list[float]]]:
     """Per front-end, the job-push latencies (seconds) of all its miners over all rounds: (at the
     miners' sockets, as read by the client processes); see ``workserver_load.Arrivals``."""
     raise_open_file_limit(2 * 2 * connections + 512)
     url = pg.create_database()
-    address, dask_procs = start_dask(tmp, 1)
+    # The verification worker at the niceness a single server gives its verification pool by default
+    # (``--verify-nice``): its housekeeping waits while a front-end pushes, as the server's own pool does.
+    address, dask_procs = start_dask(tmp, 1, nice=ServerConfig().verify_nice)
     servers: list[Any] = []
     pipes: list[list[Any]] = []
     children = []
@@ -180,6 +187,9 @@ def push_latencies(tmp: Path, pg: PostgresServer, connections: int, rounds: int,
                 "--db", url, "--db-password-file", str(pg.password_file), "--verifier", address,
                 "--threshold", "0", "--no-training", "--no-vardiff", "--rate", "10000", "--burst", "10000",
                 "--job-interval", "3600", "--admin-token", ADMIN, "--max-connections-per-address", "0",
+                # a full collection every 2 s instead of the default 60: several fall into the measured
+                # rounds, so their cost shows where the server puts them (between pushes)
+                "--full-gc-seconds", "2",
                 "--log-level", "warning", "--log-format", "json"],
                 stderr=(tmp / f"front-end-{name}.log").open("w")))
             progress(f"(c) front-end {name} up at {servers[-1][1]}")
@@ -191,7 +201,7 @@ def push_latencies(tmp: Path, pg: PostgresServer, connections: int, rounds: int,
                 lo = k * connections + c * step
                 hi = min(k * connections + connections, lo + step)
                 pipe, theirs = ctx.Pipe()
-                child = ctx.Process(target=observer_main, args=(ws_url, lo, hi, theirs), daemon=True)
+                child = ctx.Process(target=observer_main, args=(ws_url, lo, hi, theirs, client_nice), daemon=True)
                 child.start()
                 mine.append(pipe)
                 children.append(child)
@@ -229,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="job changes (default 20)")
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between job changes")
     parser.add_argument("--client-processes", type=int, default=1, help="miner client processes per front-end")
+    parser.add_argument("--client-nice", type=int, default=CLIENT_NICE,
+                        help=f"niceness of the miner client processes (default {CLIENT_NICE}: see "
+                             "workserver_load.CLIENT_NICE)")
     parser.add_argument("--skip", action="append", default=[], choices=("verify", "ledger", "push"),
                         help="leave a part out (repeatable)")
     args = parser.parse_args(argv)
@@ -261,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                         ("leases_1_front_end_per_s", f"{ledger['leases_1']:.0f}"),
                         ("leases_2_front_ends_per_s", f"{ledger['leases_2']:.0f}")]
         if "push" not in args.skip:
-            lat = push_latencies(tmp, pg, connections, rounds, args.interval, args.client_processes)
+            lat = push_latencies(tmp, pg, connections, rounds, args.interval, args.client_processes, args.client_nice)
             figures.append(("miners_per_front_end", str(connections)))
             for name, (values, read) in zip("ab", lat, strict=True):
                 figures += [(f"front_end_{name}_push_p50_ms", f"{1000 * pct(values, 0.5):.1f}"),

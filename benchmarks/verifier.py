@@ -59,8 +59,9 @@ async def measure(executor: VerificationExecutor, walks: int) -> float:
         await executor.aclose()
 
 
-def start_dask(tmp: Path, workers: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    """A ``dask scheduler`` and ``workers`` one-thread ``dask worker`` processes; their address."""
+def start_dask(tmp: Path, workers: int, *, nice: int = 0) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A ``dask scheduler`` and ``workers`` one-thread ``dask worker`` processes (at niceness ``nice``);
+    their address."""
     dask = str(Path(sys.executable).with_name("dask"))
     info = tmp / f"scheduler-{workers}.json"
     log = (tmp / "dask.log").open("ab")
@@ -74,7 +75,9 @@ def start_dask(tmp: Path, workers: int) -> tuple[str, list[subprocess.Popen[byte
     address = json.loads(info.read_text())["address"]
     procs += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
                                 "--preload", "protocol.server.dask_verify"], stdout=log, stderr=log, cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(workers)]
+                               env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               preexec_fn=(lambda: os.nice(nice)) if nice else None)  # noqa: PLW1509 - no threads yet
+              for _ in range(workers)]
     return address, procs
 
 

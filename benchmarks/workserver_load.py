@@ -262,6 +262,14 @@ async def _observe(ws_url: str, indices: range, pipe: Connection) -> None:
     pipe.send(arrivals)
 
 
+#: Default niceness of the client processes that stand in for the miners. On loopback the miners share
+#: the cores with the server: at the same priority their reads take CPU time in the middle of a push
+#: that, in a pool, runs on the miners' own machines. At nice 19 they read when the cores are free, so
+#: the server's push gets the cores first, as it would; the time a frame reached a miner's socket is
+#: the kernel's (SO_TIMESTAMPNS), so reading later does not change it (the client-read table does).
+CLIENT_NICE = 19
+
+
 def collect_arrivals(pipes: list[Connection]) -> Arrivals:
     """Stop the client processes behind ``pipes`` and merge what each recorded."""
     arrivals = Arrivals()
@@ -272,9 +280,11 @@ def collect_arrivals(pipes: list[Connection]) -> Arrivals:
     return arrivals
 
 
-def observer_main(ws_url: str, start: int, stop: int, pipe: Connection) -> None:
-    """Entry of a client process: miners ``start..stop-1``."""
+def observer_main(ws_url: str, start: int, stop: int, pipe: Connection, nice: int = 0) -> None:
+    """Entry of a client process: miners ``start..stop-1``, at niceness ``nice`` (see ``CLIENT_NICE``)."""
     raise_open_file_limit(2 * (stop - start) + 256)
+    if nice:
+        os.nice(nice)
     asyncio.run(_observe(ws_url, range(start, stop), pipe))
 
 
@@ -404,6 +414,22 @@ def cpu_seconds(roots: list[int]) -> tuple[float, float]:
     return busy, ours
 
 
+async def until_quiet(busy_below: float = 0.15, window: float = 0.5, limit: float = 30.0) -> tuple[float, float]:
+    """Wait until the machine's cores were busy less than ``busy_below`` (a fraction of all cores) over
+    ``window`` seconds, or ``limit`` seconds passed: start-up work of the parts just started (a Dask
+    worker warming its scorers, PostgreSQL's first vacuum) is not measured as push latency. Returns
+    (seconds waited, the last window's busy fraction)."""
+    cores = os.cpu_count() or 1  # /proc/stat counts every core of the machine
+    started = time.perf_counter()
+    while True:
+        before = cpu_seconds([])[0]
+        await asyncio.sleep(window)
+        busy = (cpu_seconds([])[0] - before) / (window * cores)
+        waited = time.perf_counter() - started
+        if busy < busy_below or waited >= limit:
+            return waited, busy
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -447,7 +473,8 @@ async def run(args: argparse.Namespace) -> int:
             for k in range(args.client_processes):
                 lo, hi = args.submitters + k * step, min(args.connections, args.submitters + (k + 1) * step)
                 mine, theirs = ctx.Pipe()
-                child = ctx.Process(target=observer_main, args=(ws_url, lo, hi, theirs), daemon=True)
+                child = ctx.Process(target=observer_main, args=(ws_url, lo, hi, theirs, args.client_nice),
+                                    daemon=True)
                 child.start()
                 pipes.append(mine)
                 children.append(child)
@@ -532,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20, help="job changes per phase")
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between job changes")
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--client-nice", type=int, default=CLIENT_NICE,
+                        help=f"niceness of the miner client processes (default {CLIENT_NICE}; see CLIENT_NICE)")
     parser.add_argument("--submitters", type=int, default=4)
     parser.add_argument("--genuine", type=int, default=10, help="real solutions per submitter")
     parser.add_argument("--verify-workers", type=int, default=1)

@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="a WebSocket connection must log in this soon after its upgrade (default 15)")
     limits.add_argument("--ping-interval", type=float, default=30.0, metavar="SECONDS",
                         help="WebSocket ping interval; no answer within half of it closes the session (default 30)")
+    limits.add_argument("--full-gc-seconds", type=float, default=60.0, metavar="SECONDS",
+                        help="run Python's full garbage collection this often, between job pushes, instead of "
+                             "inside one (default 60; 0 = Python's automatic full collections)")
     limits.add_argument("--max-inflight-per-account", type=int, default=32, metavar="N",
                         help="submissions of one account queued or in verification (default 32)")
     limits.add_argument("--max-wrong-claims", type=int, default=5, metavar="N",
@@ -244,6 +247,7 @@ def _config(args: argparse.Namespace) -> Any:
             max_connections_per_address=args.max_connections_per_address,
             handshake_timeout_seconds=args.handshake_timeout, login_timeout_seconds=args.login_timeout,
             ping_interval_seconds=args.ping_interval, max_inflight_per_account=args.max_inflight_per_account,
+            full_gc_seconds=args.full_gc_seconds or None,
             max_frame_bytes=args.max_frame_bytes, messages_per_second=args.rate, message_burst=args.burst,
             verify_mode=args.verify_mode, verify_nice=args.verify_nice, job_interval_seconds=args.job_interval,
             verifier=args.verifier, verifier_connect_seconds=args.verifier_connect_timeout,

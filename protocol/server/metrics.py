@@ -52,6 +52,9 @@ class ServerMetrics:
         self.commit_seconds = Histogram(
             "workserver_ledger_commit_seconds", "Ledger transaction of an accepted submission", registry=r,
             buckets=_LATENCY_BUCKETS)
+        self.full_gc_seconds = Histogram(
+            "workserver_full_gc_seconds", "Full garbage collections the server ran between pushes (full_gc_seconds)",
+            registry=r, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
         self.broadcast_seconds = Histogram(
             "workserver_broadcast_seconds", "Time to queue a changed job to every session", registry=r,
             buckets=_LATENCY_BUCKETS)

@@ -22,6 +22,7 @@ counted toward a ban) and the ledger commit.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import itertools
 import time
@@ -84,6 +85,9 @@ DEFAULT_POOL_IDENTITY = identity_from_public_key(k12(b"neuraxon-miner reference 
 BROADCAST_SLICE = 128
 #: Broadcasts to at least this many sessions suspend verification processes while they run.
 PAUSE_VERIFICATION_FROM = 64
+#: With ``full_gc_seconds``: a due full collection runs this long after a broadcast ended, once the
+#: frames that waited for their connection's writer have gone out.
+GC_AFTER_PUSH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,11 @@ class WorkService:
         self.ledger_writes = 0
         #: This front-end's id, recorded with each accepted result (the server sets the derived one).
         self.front_end_id = config.front_end_id
+        #: Broadcasts in progress (a full collection waits for none); Python's collector thresholds
+        #: before ``full_gc_seconds`` took over the full collections (restored on close).
+        self._broadcasting = 0
+        self._gc_thresholds: tuple[int, int, int] | None = None
+        self._next_full_gc = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -180,6 +189,8 @@ class WorkService:
         if cfg.database is not None and cfg.database.is_postgres:  # other front-ends' best networks and bans
             self._spawn(listen(cfg.database, {BEST_CHANNEL: self.training.announced, BAN_CHANNEL: self._ban_announced},
                                on_listening=self._catch_up))
+        if cfg.full_gc_seconds is not None:
+            self._take_over_full_gc(cfg.full_gc_seconds)
         self._spawn(self._periodic())
         log.info("workserver.started", tasks=[t.task_id[:16] for t in self._task_order], epoch=self._epoch,
                  restored_best={t.task_id[:16]: t.best.score for t in self._task_order if t.best})
@@ -204,6 +215,9 @@ class WorkService:
         if self.turns is not None:
             await self.turns.aclose()
         await self.ledger.close()
+        if self._gc_thresholds is not None:
+            gc.set_threshold(*self._gc_thresholds)
+            self._gc_thresholds = None
         log.info("workserver.stopped")
 
     def _verification_executor(self) -> VerificationExecutor:
@@ -467,6 +481,7 @@ class WorkService:
         pool = self.pool if len(sessions) >= PAUSE_VERIFICATION_FROM else None
         if pool is not None:
             pool.pause()
+        self._broadcasting += 1
         try:
             for i, session in enumerate(sessions):
                 if i % BROADCAST_SLICE == BROADCAST_SLICE - 1:
@@ -474,8 +489,12 @@ class WorkService:
                 if session.deliver is not None and session.id in self.sessions:
                     session.deliver(self.current_job(session).frame())
         finally:
+            self._broadcasting -= 1
             if pool is not None:
                 pool.resume()
+            if self._gc_thresholds is not None and not self._broadcasting:
+                # Job changes come seconds apart: just after one is the moment furthest from the next.
+                asyncio.get_running_loop().call_later(GC_AFTER_PUSH_SECONDS, self._full_gc_after_push)
         self.metrics.jobs_sent.labels(reason=reason).inc(len(sessions))
         self.metrics.broadcast_seconds.observe(time.perf_counter() - started)
 
@@ -678,6 +697,33 @@ class WorkService:
             if time.monotonic() >= next_push:
                 next_push = time.monotonic() + self.config.job_interval_seconds
 
+    def _take_over_full_gc(self, period: float) -> None:
+        """Python runs a full collection when allocation crosses its threshold: in a push, which allocates
+        a job per session, so every few dozen pushes one stalled for a pass over every session's objects
+        (``benchmarks/pool_scale.py``: one round in twenty at ~2x the others' p99). Young generations are
+        still collected as before; a due full collection runs shortly after the next push (job changes
+        come seconds apart), or from the tick when none came for a whole period."""
+        self._gc_thresholds = gc.get_threshold()
+        young, middle, _ = self._gc_thresholds
+        gc.set_threshold(young, middle, 2**31 - 1)  # never reached: no automatic full collection
+        self._next_full_gc = time.monotonic() + period
+
+    def _full_gc_if_due(self, *, after_push: bool = False) -> None:
+        """Run a due full collection: just after a push (the last frames written), or from the tick once
+        it is a whole period late (no push came)."""
+        period, now = self.config.full_gc_seconds, time.monotonic()
+        if period is None or self._broadcasting or self.closing or now < self._next_full_gc:
+            return
+        if not after_push and now < self._next_full_gc + period:
+            return
+        started = time.perf_counter()
+        gc.collect()
+        self.metrics.full_gc_seconds.observe(time.perf_counter() - started)
+        self._next_full_gc = time.monotonic() + period
+
+    def _full_gc_after_push(self) -> None:
+        self._full_gc_if_due(after_push=True)
+
     def _tick(self, next_push: float) -> None:
         now = time.monotonic()
         self._check_idle()
@@ -689,6 +735,8 @@ class WorkService:
         self.training.tick(now)
         if now >= next_push:
             self.broadcast("periodic")
+        else:
+            self._full_gc_if_due()
         ttl = self.config.pull_session_ttl_seconds
         while self.pull_sessions:
             key, oldest = next(iter(self.pull_sessions.items()))

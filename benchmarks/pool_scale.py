@@ -17,6 +17,10 @@ processes and loopback WebSocket miners (``benchmarks/workserver_load.py``'s cli
   p50/p99 per front-end from the call to each miner's receipt (goal p99 < 50 ms): when the frame
   reached the miner's socket (kernel receive time), and, as ``push_read``, when the client process
   read it, which adds the load generator's own wait for a core (see ``workserver_load.Arrivals``).
+  The miners' client processes run at nice 19 (``--client-nice``, see ``workserver_load.CLIENT_NICE``),
+  the Dask worker at the server's default ``--verify-nice``; the front-ends run a full garbage
+  collection every 2 s (``--full-gc-seconds 2``, 60 by default) so that several fall into the rounds;
+  the rounds start once the machine is quiet (the Dask worker warms its scorers after it starts).
 
 Progress goes to stderr; the summary block (one ``name: value`` line per figure, quoted by
 ``docs/scaling.md``) to stdout. On a shared machine the figures are noisy; pinned to one core

@@ -6,7 +6,9 @@ default, so a commit waits for the disk as SQLite's ``synchronous=FULL`` does), 
 processes and loopback WebSocket miners (``benchmarks/workserver_load.py``'s client processes).
 
 * (a) verification — verifications/s of the default Neuraxon task through the fair scheduler on a
-  Dask cluster with 1 and with 2 worker processes; ratio 2/1 (goal >= 1.8x on 2 free cores).
+  Dask cluster with 1 and with 2 worker processes; ratio 2/1 (goal >= 1.8x on 2 free cores). Its
+  baseline in the same run: the single server's own pool of 1 and 2 worker processes, i.e. what two
+  processes of this machine reach at all (``local_pool_2_over_1_ratio``), and Dask's ratio over it.
 * (b) ledger — accepted solutions recorded through ``Ledger.record_accepted`` (what a submit commits:
   the row, the worker's and the account's counters, one transaction each): inserts/s on SQLite (one
   writer, the single server) and on PostgreSQL with 1 and 2 writers (two front-ends); ratios. And
@@ -75,11 +77,18 @@ def progress(message: str) -> None:
 # -- (a) verification on Dask ---------------------------------------------------------------------
 
 
-def verification_rates(tmp: Path, walks: int) -> dict[int, float]:
-    """Verifications/s on a Dask cluster of 1 and of 2 one-thread worker processes."""
+def verification_rates(tmp: Path, walks: int) -> dict[int | str, float]:
+    """Verifications/s on a Dask cluster of 1 and of 2 one-thread worker processes (keys 1, 2), and, as
+    the baseline of the ratio in the same run, through the single server's own pool of 1 and 2 worker
+    processes (keys ``local_1``, ``local_2``): what two processes of this machine reach at all."""
     from protocol.server.dask_verify import DaskVerificationPool
+    from protocol.server.verify import VerificationPool
 
-    rates = {}
+    rates: dict[int | str, float] = {}
+    for workers in (1, 2):
+        progress(f"(a) baseline, the server's own pool with {workers} worker process(es): {walks} verifications")
+        rates[f"local_{workers}"] = asyncio.run(measure(VerificationPool(workers, mode="process", nice=0), walks))
+        progress(f"(a) baseline {workers}: {rates[f'local_{workers}']:.2f} verifications/s")
     for workers in (1, 2):
         progress(f"(a) dask cluster with {workers} worker process(es): {walks} verifications")
         address, procs = start_dask(tmp, workers)
@@ -265,9 +274,12 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         if "verify" not in args.skip:
             rates = verification_rates(tmp, walks)
+            dask_ratio, local_ratio = rates[2] / rates[1], rates["local_2"] / rates["local_1"]
             figures += [("dask_1_worker_verifications_per_s", f"{rates[1]:.2f}"),
                         ("dask_2_workers_verifications_per_s", f"{rates[2]:.2f}"),
-                        ("dask_2_over_1_ratio", f"{rates[2] / rates[1]:.2f}")]
+                        ("dask_2_over_1_ratio", f"{dask_ratio:.2f}"),
+                        ("local_pool_2_over_1_ratio", f"{local_ratio:.2f}"),
+                        ("dask_ratio_over_local_ratio", f"{dask_ratio / local_ratio:.2f}")]
         if "ledger" not in args.skip:
             ledger = ledger_rates(tmp, pg, inserts)
             figures += [("sqlite_inserts_per_s", f"{ledger['sqlite']:.0f}"),

@@ -223,6 +223,9 @@ def _config(args: argparse.Namespace) -> Any:
         allow = frozenset(normalize_identity(w) for w in args.allow_wallet) if args.allow_wallet else None
     except IdentityError as exc:
         raise _InputError(f"invalid identity: {exc}") from None
+    if not args.full_gc_seconds >= 0:
+        raise _InputError(f"--full-gc-seconds {args.full_gc_seconds:g}: must be >= 0 "
+                          "(0: Python's automatic full collections)")
     schedule = None
     if args.idle_schedule:
         try:

@@ -29,6 +29,7 @@ def test_workserver_is_a_subcommand_with_its_flags() -> None:
     (["--tls-cert", "cert.pem"], "TLS needs both"),
     (["--front-end-id", "fe 1"], "front-end id 'fe 1'"),
     (["--front-end-id", ""], "front-end id ''"),
+    (["--full-gc-seconds", "-1"], "--full-gc-seconds -1: must be >= 0"),
 ])
 def test_bad_input_exits_2_with_a_message(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["workserver", "--db", ":memory:", *argv]) == 2

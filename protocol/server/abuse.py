@@ -160,9 +160,9 @@ class Bans:
         return sum(1 for r in self._records.values() if r.ban.until > now)
 
     def adopt(self, keys: tuple[str, ...], reason: str, offence: int, seconds: float, until: float) -> Ban | None:
-        """Take in a ban issued elsewhere (``until`` on this clock). Returns it when it bans a key that
-        was not banned as long here (the caller enforces it); an ended one is only remembered, so the
-        key's next ban here doubles from it."""
+        """Take in a ban issued elsewhere (``until`` on this clock); a key keeps the later of its ban and
+        this one, and the higher offence. Returns the ban when it bans a key that was not banned here
+        (the caller enforces it); an ended one is only remembered, so the key's next ban doubles from it."""
         now = self._clock()
         ban = Ban(reason, seconds, until, offence, keys)
         new = False

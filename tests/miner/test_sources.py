@@ -249,17 +249,28 @@ class RecordingSleep:
         await asyncio.sleep(delay)
 
 
-def test_failover_after_retries_and_return_to_the_primary() -> None:
-    primary, backup = "ws://primary:1/ws", "ws://backup:1/ws"
-    up = {primary: True, backup: True}
-    opened: dict[str, FakeConnection] = {}
+PRIMARY, BACKUP = "ws://primary:1/ws", "ws://backup:1/ws"
 
-    async def opener(endpoint: ServerEndpoint) -> ServerConnection:
-        if not up[endpoint.url]:
+
+class FakeServers:
+    """A primary and a backup that are up or down (``up``); the opener connects to the ones that are up
+    and keeps the last session opened with each (``opened``)."""
+
+    def __init__(self, *, primary_up: bool) -> None:
+        self.up = {PRIMARY: primary_up, BACKUP: True}
+        self.opened: dict[str, FakeConnection] = {}
+
+    async def opener(self, endpoint: ServerEndpoint) -> ServerConnection:
+        if not self.up[endpoint.url]:
             raise ConnectError("refused", "down")
-        conn = FakeConnection(endpoint.url)
-        opened[endpoint.url] = conn
+        conn = self.opened[endpoint.url] = FakeConnection(endpoint.url)
         return conn
+
+
+def test_failover_after_retries_and_return_to_the_primary() -> None:
+    primary, backup = PRIMARY, BACKUP
+    servers = FakeServers(primary_up=True)
+    up, opened, opener = servers.up, servers.opened, servers.opener
 
     async def scenario() -> None:
         recorder = Recorder()
@@ -303,15 +314,9 @@ def test_the_backup_stays_open_after_the_return_while_results_of_its_work_are_he
     # Results found on the backup's job but not yet sent when the primary comes back (being computed,
     # waiting to be journaled, queued behind others) go out on the backup: its session stays open for
     # them, up to the drain timeout, and closes as soon as none is left.
-    primary, backup = "ws://primary:1/ws", "ws://backup:1/ws"
-    up = {primary: False, backup: True}
-    opened: dict[str, FakeConnection] = {}
-
-    async def opener(endpoint: ServerEndpoint) -> ServerConnection:
-        if not up[endpoint.url]:
-            raise ConnectError("refused", "down")
-        conn = opened[endpoint.url] = FakeConnection(endpoint.url)
-        return conn
+    primary, backup = PRIMARY, BACKUP
+    servers = FakeServers(primary_up=False)
+    up, opened, opener = servers.up, servers.opened, servers.opener
 
     async def scenario() -> None:
         recorder = Recorder()

@@ -192,12 +192,8 @@ def test_a_ban_outlives_a_restart_of_the_server(tmp_path: Path) -> None:
             assert ack.code == ErrorCode.UNAUTHORIZED, ack  # the fifth wrong claim in a row: banned
             wallet = cheat.wallet
 
-            async def kept() -> bool:
-                ledger = Ledger(db)
-                try:
-                    return ledger.recent_bans(time.time()) != []
-                finally:
-                    ledger.close()
+            async def kept() -> bool:  # asked through the server's own ledger connection
+                return await server.service.ledger.call(Ledger.recent_bans, time.time()) != []
 
             await until(kept, 10)
         async with serving(_config(StubVerifier(), db_path=db)) as server:

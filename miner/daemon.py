@@ -477,6 +477,10 @@ class MinerDaemon:
         if self._found is not None and self.submitter is not None:
             while not self._found.empty():
                 await self._journal_found(self._found.get_nowait())
+            # The consumer task may be journaling one it took before the stop: it joins the pending results
+            # only once durable, and the flush below sends only those. Cancelling it then would leave a
+            # journaled result unsent (replayed at the next start) while the stop reports nothing kept.
+            await self._await_journaled(s.shutdown_timeout_seconds)
         remaining = 0
         if self.submitter is not None and self.exit_code != exit_codes.EXIT_STALLED:
             remaining = await self.submitter.flush(self.settings.shutdown_timeout_seconds, self._abort_flush)
@@ -487,6 +491,21 @@ class MinerDaemon:
                  errors=self.stats.count("error"), uptime=format_duration(self.stats.uptime),
                  iterations=self.stats.iterations, shutdown_timeout=s.shutdown_timeout_seconds)
         return self.exit_code
+
+    def _transit_total(self) -> int:
+        with self._transit_lock:
+            return sum(self._in_transit.values())
+
+    async def _await_journaled(self, timeout: float) -> None:
+        """Wait until every found result handed over by a worker is journaled and pending (``timeout`` s at
+        most: a result still being written then stays in the journal, for the next start)."""
+        deadline = time.monotonic() + timeout
+        while self._transit_total() > 0:
+            if time.monotonic() > deadline:
+                log.warning("results_not_journaled", count=self._transit_total(),
+                            detail=f"still being journaled after {timeout:g} s; the next start replays them")
+                return
+            await asyncio.sleep(0.01)
 
     async def _close_resources(self) -> None:
         for task in self._tasks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import threading
@@ -15,11 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from miner import exit_codes
 from miner.daemon import MinerDaemon
+from miner.journal import JournalRecord
 from miner.scorers import JobInputs, PreparedWork, Scorer
 from protocol.fields import Algo
 from tests.miner.harness import (
     ServerProcess,
     fast_settings,
+    journal_pending,
     ledger_accepted,
     running_daemon,
     set_server_idle,
@@ -69,6 +72,41 @@ def test_idle_job_stops_computing_until_work_returns(tmp_path: Path) -> None:
         asyncio.run(scenario())
     finally:
         server.stop()
+
+
+def test_a_result_being_journaled_when_the_stop_comes_is_still_submitted(tmp_path: Path) -> None:
+    """A stop that arrives while a found result is being written to the journal (fsync on a slow disk) waits
+    for it and submits it: the stop does not report "nothing kept" while the result sits unsent."""
+    server = ServerProcess(tmp_path / "ledger.sqlite").start()
+    entered, release = threading.Event(), threading.Event()
+    held: list[str] = []
+
+    async def scenario() -> None:
+        async with running_daemon(fast_settings(tmp_path, [server.url])) as daemon:
+            await wait_for(lambda: daemon.stats.count("accepted") >= 1, 60, "an accepted solution")
+            write = daemon.journal.add
+
+            def slow_write(record: JournalRecord) -> None:
+                if not held:  # the next result found: its write is held until the stop is under way
+                    held.append(json.loads(record.submit)["Nonce"])
+                    entered.set()
+                    release.wait(30)
+                write(record)
+
+            daemon.journal.add = slow_write  # type: ignore[method-assign]
+            assert await asyncio.to_thread(entered.wait, 60), "no result found"
+            daemon.request_stop("test: stop while a result is being journaled")
+            await asyncio.sleep(1.0)  # the stop is under way (without the wait, the daemon has finished by now)
+            release.set()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        server.stop()
+    (nonce,) = held
+    assert nonce in {n for _, n in ledger_accepted(server.db)}  # submitted during the stop, and accepted
+    assert journal_pending(tmp_path / "journal.jsonl") == {}
 
 
 class NotifySocket:

@@ -215,7 +215,8 @@ class MinerDaemon:
         self.submitter = ResultSubmitter(
             self.journal, self.stats, self.metrics, self.strategy.connection_for,
             SubmitPolicy(stale_after=s.stale_result_seconds, attempts=s.submit_attempts,
-                         resend_after=s.submit_timeout_seconds))
+                         resend_after=s.submit_timeout_seconds),
+            pool_connection=self.strategy.pool_connection)
         self.submitter.restore(restored)
         self.preparer = JobPreparer(self.board, self.scorers, self.stats,
                                     self_test=self._self_test_one if s.self_test else None,

@@ -29,7 +29,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +67,14 @@ class WorkKey:
     random_seed: str
     parent_id: str | None
     identity: str
+    #: The server's ``PoolId``: another server with the same one can settle a result of this work. Not
+    #: part of the work's identity (a journal of an earlier release has none).
+    pool: str | None = field(default=None, compare=False)
+
+
+def _work_json(work: WorkKey) -> dict[str, Any]:
+    # "pool" only when there is one: a journal without pools stays readable by releases before it.
+    return {k: v for k, v in asdict(work).items() if k != "pool" or v is not None}
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ class JournalRecord:
     def to_json(self) -> dict[str, Any]:
         """The ``found`` record."""
         return {"v": JOURNAL_VERSION, "op": "found", "id": self.result_id, "submit": self.submit,
-                "work": asdict(self.work), "kind": self.kind, "found_at": self.found_at}
+                "work": _work_json(self.work), "kind": self.kind, "found_at": self.found_at}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> JournalRecord:

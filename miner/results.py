@@ -24,7 +24,9 @@ only while that session's current job is the *same work* (:class:`~miner.journal
 epoch, task, seed and parent); otherwise the server would answer ``STALE_JOB``, so it is recorded
 stale without sending. The same rule decides, after a restart, which results replayed from the
 journal are resubmitted. A result whose server stays unreachable for ``stale_after`` seconds is
-recorded stale too. At most ``max_inflight`` submissions are in flight per session, and a
+recorded stale too, with one exception: a result *sent* to a server that has gone, whose jobs named a
+``PoolId``, is sent (``resend_after`` after its last send) on an open session with another server of
+that pool, which answers from the shared ledger (``DUPLICATE``: accepted, ``STALE_JOB``: stale). At most ``max_inflight`` submissions are in flight per session, and a
 "slow down" answer holds every send to that session for the backoff delay.
 """
 
@@ -61,7 +63,7 @@ def work_key(server: str, job: StratumJob) -> WorkKey:
     """The work a job asks for on ``server`` (equal keys: a result of one job is good for the other)."""
     return WorkKey(server=server, algo=int(job.algo), epoch=job.epoch, task_id=job.task_id,
                    random_seed=job.random_seed, parent_id=job.parent.parent_id if job.parent else None,
-                   identity=job.identity)
+                   identity=job.identity, pool=job.pool_id)
 
 
 def classify_ack(ack: StratumAck, *, sent_before: bool) -> Outcome:  # noqa: PLR0911 - one line per rule
@@ -131,11 +133,13 @@ class ResultSubmitter:
     """Journals, submits and counts results; see the module docstring."""
 
     def __init__(self, journal: Journal, stats: MinerStats, metrics: MinerMetrics,
-                 connection_for: Callable[[str], ServerConnection | None], policy: SubmitPolicy | None = None) -> None:
+                 connection_for: Callable[[str], ServerConnection | None], policy: SubmitPolicy | None = None,
+                 *, pool_connection: Callable[[str], ServerConnection | None] | None = None) -> None:
         self.journal = journal
         self.stats = stats
         self.metrics = metrics
         self.connection_for = connection_for
+        self.pool_connection = pool_connection
         self.policy = policy or SubmitPolicy()
         self.pending: dict[str, PendingResult] = {}
         self._wake = asyncio.Event()
@@ -198,12 +202,12 @@ class ResultSubmitter:
         for result in list(self.pending.values()):
             if result.in_flight or result.finishing or now < result.not_before:
                 continue
-            conn = self.connection_for(result.work.server)
+            conn, via_pool = self._route(result)
             if conn is None:
                 if time.time() - result.record.found_at > self.policy.stale_after:
                     await self._finish(result, "stale", None, f"server unreachable for {self.policy.stale_after:g} s")
                 continue
-            if work_key(conn.endpoint.url, conn.latest_job) != result.work:
+            if not via_pool and work_key(conn.endpoint.url, conn.latest_job) != result.work:
                 # The server replaced this work (new parent, epoch, idle) since the result was found: it
                 # would answer STALE_JOB, so it is recorded stale without a round trip.
                 await self._finish(result, "stale", None, "its job is no longer current")
@@ -212,6 +216,10 @@ class ResultSubmitter:
                 continue
             if result.sent_at is not None and time.time() < result.sent_at + self.policy.resend_after:
                 continue  # its earlier copy may still be in verification on the server
+            if via_pool:
+                log.info("result_settled_by_pool", id=result.result_id[:12], server=result.work.server,
+                         via=conn.endpoint.url, detail="its server is unreachable; another front-end of "
+                         "its pool answers from the shared ledger")
             if result.session != conn.serial:
                 if result.session is None:
                     result.resubmitted = True
@@ -222,6 +230,20 @@ class ResultSubmitter:
             task = asyncio.get_running_loop().create_task(self._send(result, conn))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _route(self, result: PendingResult) -> tuple[ServerConnection | None, bool]:
+        """The session to send ``result`` on: its server's, else (for a result sent before, whose answer
+        was lost with its server) one with another front-end of the same pool; and whether it is the latter.
+
+        A front-end answers a job it did not issue from the pool's shared ledger: ``DUPLICATE`` if the
+        result was recorded (accepted), else ``STALE_JOB``. A result never sent is left for its own
+        server: it cannot be in the ledger, and that server may still take it.
+        """
+        conn = self.connection_for(result.work.server)
+        if conn is not None or not result.sent or result.work.pool is None or self.pool_connection is None:
+            return conn, False
+        peer = self.pool_connection(result.work.pool)
+        return peer, peer is not None
 
     async def _send(self, result: PendingResult, conn: ServerConnection) -> None:
         # An earlier copy went out (its answer lost, or "busy: already being verified"): the server may have
@@ -301,7 +323,7 @@ class ResultSubmitter:
         deadline = time.monotonic() + timeout
         while self.pending and time.monotonic() < deadline and not (abort is not None and abort.is_set()):
             if not any(r.in_flight for r in self.pending.values()):
-                sendable = [r for r in self.pending.values() if self.connection_for(r.work.server) is not None]
+                sendable = [r for r in self.pending.values() if self._route(r)[0] is not None]
                 if not sendable:
                     break
             self.wake()

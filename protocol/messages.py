@@ -202,6 +202,9 @@ class StratumJob(_BaseMessage):
       are full solutions.
     * ``Parent`` — optional starting network; a solution must also beat ``Parent.Score``.
     * ``NoncePrefix`` — this worker's slice of the nonce space (see :mod:`protocol.nonce`).
+    * ``PoolId`` — optional: names the ledger behind the server. Servers with the same ``PoolId`` are
+      front-ends of one pool, so any of them can settle a result sent to another (a result it has
+      recorded is ``DUPLICATE``; a job it did not issue and nothing recorded is ``STALE_JOB``).
 
     The model is frozen, but ``Task`` and ``Parent.Network`` are plain dicts: treat them as read-only.
     """
@@ -222,6 +225,7 @@ class StratumJob(_BaseMessage):
     share_threshold: ScoreValue | None = None
     parent: JobParent | None = None
     nonce_prefix: NoncePrefixHex
+    pool_id: Identifier | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StratumJob:
@@ -240,7 +244,8 @@ class StratumJob(_BaseMessage):
     # -- conveniences for miners and servers -------------------------------------------------------
 
     @classmethod
-    def idle(cls, *, job_id: str, epoch: int, identity: str, algo: Algo = Algo.NEURAXON) -> StratumJob:
+    def idle(cls, *, job_id: str, epoch: int, identity: str, algo: Algo = Algo.NEURAXON,
+             pool_id: str | None = None) -> StratumJob:
         """An idle job: all-zero seed, no task. Tells the miner to stop computing."""
         return cls(
             job_id=job_id,
@@ -251,6 +256,7 @@ class StratumJob(_BaseMessage):
             task_id="idle",
             threshold=0,
             nonce_prefix="",
+            pool_id=pool_id,
         )
 
     @property

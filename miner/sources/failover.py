@@ -99,6 +99,13 @@ class FailoverStrategy:
                 return conn
         return None
 
+    def pool_connection(self, pool_id: str) -> ServerConnection | None:
+        """An open session with a server of pool ``pool_id`` (its jobs' ``PoolId``), the active one first."""
+        for conn in [self.active, *self.draining]:
+            if conn is not None and not conn.closed and conn.latest_job.pool_id == pool_id:
+                return conn
+        return None
+
     async def run(self) -> None:
         """Connect, hold, fail over and return, until cancelled."""
         promoted: ServerConnection | None = None

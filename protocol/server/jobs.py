@@ -125,11 +125,12 @@ class TaskState:
         return JobParent(parent_id=p.network_id, score=p.score, network_hash=p.network_id,
                          network_url=f"/api/v1/tasks/{self.task_id}/networks/{p.network_id}")
 
-    def template(self, key: WorkKey, identity: str, *, inline_task: bool, inline_parent: bool) -> StratumJob:
+    def template(self, key: WorkKey, identity: str, *, inline_task: bool, inline_parent: bool,
+                 pool_id: str | None = None) -> StratumJob:
         """A validated job for ``key`` and ``identity``; per-worker fields are filled by reissue."""
         epoch, task_id, _, _, idle = key
         if idle:
-            return StratumJob.idle(job_id="template", epoch=epoch, identity=identity, algo=self.algo)
+            return StratumJob.idle(job_id="template", epoch=epoch, identity=identity, algo=self.algo, pool_id=pool_id)
         entry = self.entry
         seed = bytes.fromhex(entry.seed) if entry.seed else k12(repr(key).encode())
         inline = entry.inline if inline_task else None
@@ -146,6 +147,7 @@ class TaskState:
             threshold=self.job_threshold,
             parent=self.job_parent(inline=inline_parent),
             nonce_prefix="",
+            pool_id=pool_id,
         )
 
 
@@ -226,6 +228,8 @@ class JobBook:
         self._jobs: OrderedDict[str, IssuedJob] = OrderedDict()
         self._templates: dict[WorkKey, JobTemplate] = {}
         self._dropped_below = 1  # every sequence number below this was dropped
+        #: ``PoolId`` of every job (the ledger's; set when it is opened).
+        self.pool_id: str | None = None
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -238,7 +242,8 @@ class JobBook:
         if template is None:
             if len(self._templates) > 1024:
                 self._templates.clear()
-            job = task.template(key, identity, inline_task=inline_task, inline_parent=inline_parent)
+            job = task.template(key, identity, inline_task=inline_task, inline_parent=inline_parent,
+                                pool_id=self.pool_id)
             template = self._templates[key] = JobTemplate(job)
         return template
 

@@ -17,7 +17,7 @@ What it keeps:
 * ``bans`` — per ban key (``account:…`` / ``address:…``) the last ban issued: reason, offence, length
   and end (wall clock), and the front-end that issued it; a restarted server and every front-end of a
   pool keep them (on PostgreSQL each is announced on :data:`~protocol.server.database.BAN_CHANNEL`).
-* ``meta`` — schema version and the nonce-prefix allocator.
+* ``meta`` — schema version, the nonce-prefix allocator and the pool id (``PoolId`` in jobs).
 
 Every SQL statement lives in :class:`SQL`, by name, in SQL both databases run (PostgreSQL gets it
 through :func:`~protocol.server.database.to_postgres`); :data:`CLIENT_STATEMENTS` names those a
@@ -43,6 +43,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -442,6 +443,7 @@ class LedgerState:
     history: dict[str, list[ProgressRow]] = field(default_factory=dict)
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # task -> (solutions, shares)
     calibration: dict[str, tuple[list[int], float]] = field(default_factory=dict)
+    pool_id: str | None = None  # the ledger's PoolId
 
 
 class Ledger:
@@ -487,6 +489,9 @@ class Ledger:
                 self._x(SQL.SET_SCHEMA_VERSION, (str(SCHEMA_VERSION),))
             self._x(SQL.INIT_META, ("schema_version", str(SCHEMA_VERSION)))
             self._x(SQL.INIT_META, ("next_prefix", "1"))
+            # Names this ledger on the wire (``PoolId``): front-ends sharing it are one pool to miners.
+            self._x(SQL.INIT_META, ("pool_id", secrets.token_hex(16)))
+            self.pool_id = str(self._x("SELECT value FROM meta WHERE key = 'pool_id'").fetchone()[0])
 
     @property
     def connection(self) -> Any:
@@ -637,7 +642,7 @@ class Ledger:
 
     def load_state(self) -> LedgerState:
         """Everything a starting server needs (see :class:`LedgerState`)."""
-        state = LedgerState()
+        state = LedgerState(pool_id=self.pool_id)
         for task_id, network_id, score, at, body in self._x(SQL.LOAD_BEST):
             state.best[task_id] = BestNetwork(task_id, network_id, score, bytes(body), at)
         for task_id, at, score, network_id, accepted_id, identity, worker in self._x(SQL.LOAD_HISTORY):

@@ -163,6 +163,7 @@ class WorkService:
             await pool.aclose()
             raise
         self.training.restore(state)
+        self.jobs.pool_id = state.pool_id
         try:
             await self._adopt_stored_bans()
         except BaseException:

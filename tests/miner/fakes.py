@@ -51,12 +51,12 @@ class HashScorer(Scorer):
 
 
 def make_job(job_id: str = "j.1", *, prefix: str = "0a0b0c0d", threshold: int = 250, seed: str = "11" * 32,
-             idle: bool = False, share_threshold: int | None = None) -> StratumJob:
+             idle: bool = False, share_threshold: int | None = None, pool_id: str | None = None) -> StratumJob:
     if idle:
-        return StratumJob.idle(job_id=job_id, epoch=1, identity=IDENTITY)
+        return StratumJob.idle(job_id=job_id, epoch=1, identity=IDENTITY, pool_id=pool_id)
     return StratumJob(job_id=job_id, epoch=1, algo=Algo.NEURAXON, random_seed=seed, identity=IDENTITY,
                       task_id="task1", task={}, threshold=threshold, share_threshold=share_threshold,
-                      nonce_prefix=prefix)
+                      nonce_prefix=prefix, pool_id=pool_id)
 
 
 class FakeConnection(ServerConnection):

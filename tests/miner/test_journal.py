@@ -3,6 +3,7 @@ unreadable records are moved to a quarantine file instead of stopping the miner.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -41,6 +42,21 @@ def test_found_results_survive_a_restart_until_finished(tmp_path: Path) -> None:
     assert len(again) == 0
     assert path.read_text() == ""  # compacted once nothing is pending
     again.close()
+
+
+def test_the_pool_of_a_result_survives_a_restart_and_older_records_read_without_one(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path)
+    journal.open()
+    pooled = dataclasses.replace(_record(1), work=dataclasses.replace(WORK, pool="p" * 32))
+    journal.add(pooled)
+    journal.add(_record(2))
+    journal.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["work"]["pool"] == "p" * 32 and "pool" not in lines[1]["work"]  # as an earlier release wrote
+    restored = Journal(path)
+    assert [r.work.pool for r in restored.open()] == ["p" * 32, None]
+    restored.close()
 
 
 def test_a_torn_last_line_is_ignored_and_corruption_elsewhere_is_quarantined(tmp_path: Path) -> None:

@@ -35,9 +35,12 @@ class Harness:
         self.restored = self.journal.open()
         self.stats = MinerStats(threads=1, algos=["neuraxon"], worker="w", embedded=False)
         self.conn: ServerConnection | None = None
-        self.submitter = ResultSubmitter(self.journal, self.stats, MinerMetrics(self.stats, process_collectors=False),
-                                         lambda url: self.conn if self.conn and self.conn.endpoint.url == url else None,
-                                         policy or SubmitPolicy(retry_initial=0.01, retry_max=0.02, resend_after=0.2))
+        self.peer: ServerConnection | None = None  # a session with another server (a front-end of some pool)
+        self.submitter = ResultSubmitter(
+            self.journal, self.stats, MinerMetrics(self.stats, process_collectors=False),
+            lambda url: self.conn if self.conn and self.conn.endpoint.url == url else None,
+            policy or SubmitPolicy(retry_initial=0.01, retry_max=0.02, resend_after=0.2),
+            pool_connection=lambda pool: self.peer if self.peer and self.peer.latest_job.pool_id == pool else None)
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Harness:
@@ -235,6 +238,38 @@ def test_restart_resubmits_current_work_and_stales_the_rest(tmp_path: Path) -> N
 
     current_nonce, _ = asyncio.run(first_run())
     asyncio.run(second_run(current_nonce))
+
+
+def test_a_result_whose_server_died_is_settled_by_another_front_end_of_its_pool(tmp_path: Path) -> None:
+    other = "ws://front-end-b:1/ws"
+
+    async def scenario() -> None:
+        async with Harness(tmp_path, SubmitPolicy(resend_after=0.2)) as h:
+            a = h.conn = FakeConnection(URL, make_job(pool_id="pool-1"))
+            sent = _found(a.first_job, 1, a.serial)
+            a.answers[sent.nonce.hex()] = SessionLostError("closed", "the front-end died mid-submit")
+            await h.submitter.add(sent, a.serial)
+            while not a.submitted:
+                await asyncio.sleep(0.01)
+            h.conn = None  # gone: the miner failed over
+            unsent = _found(a.first_job, 2, a.serial)  # found on its job, never sent
+            await h.submitter.add(unsent, a.serial)
+            # A server of another pool does not see either.
+            h.peer = FakeConnection(other, make_job("b.1", pool_id="pool-2"))
+            await asyncio.sleep(0.5)
+            assert h.peer.submitted == [] and len(h.submitter.pending) == 2
+            # A front-end of the same pool settles the one sent (from the shared ledger: it was recorded)...
+            b = h.peer = FakeConnection(other, make_job("b.1", pool_id="pool-1"))
+            b.answers[sent.nonce.hex()] = StratumAck.rejected(ErrorCode.DUPLICATE, "already accepted for this job")
+            while h.verdicts()["accepted"] == 0:
+                h.submitter.wake()
+                await asyncio.sleep(0.01)
+            assert [(s.job_id, s.nonce) for s in b.submitted] == [("j.1", sent.nonce.hex())]  # A's job id
+            # ...and leaves the one never sent to its own server: it cannot be recorded, and A may still take it.
+            await asyncio.sleep(0.5)
+            assert list(h.submitter.pending) == [unsent.result_id] and len(b.submitted) == 1
+
+    asyncio.run(scenario())
 
 
 def test_unreachable_server_makes_results_stale_after_the_limit(tmp_path: Path) -> None:

@@ -230,6 +230,9 @@ def test_front_ends_sharing_a_ledger_share_prefixes_duplicates_and_the_best(ledg
     """Two connections, as two front-ends hold them: prefixes from one sequence, a result credited
     once whichever front-end gets it first, the best only moving forward and readable by both."""
     a, b = Ledger(ledger_target.db), Ledger(ledger_target.db)
+    other = Ledger(None)
+    assert a.pool_id == b.pool_id != other.pool_id  # one pool to miners (the PoolId of their jobs)
+    other.close()
     starts = [(a if i % 2 else b).allocate_prefixes(256) for i in range(6)]
     assert sorted(starts) == [1 + 256 * i for i in range(6)]
     assert a.record_accepted(_rec("aa", 120), network=b'{"n":1}', network_id="n1") == (1, True)
@@ -246,6 +249,9 @@ def test_front_ends_sharing_a_ledger_share_prefixes_duplicates_and_the_best(ledg
     assert [(r.account, r.solutions, r.shares) for r in b.top_accounts(5)] == [("acct", 3, 0)]
     a.close()
     b.close()
+    again = Ledger(ledger_target.db)
+    assert again.pool_id == a.pool_id and again.load_state().pool_id == a.pool_id  # kept across restarts
+    again.close()
 
 
 def test_payouts_count_a_window_per_account(ledger_target: LedgerTarget) -> None:

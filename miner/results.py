@@ -24,10 +24,11 @@ only while that session's current job is the *same work* (:class:`~miner.journal
 epoch, task, seed and parent); otherwise the server would answer ``STALE_JOB``, so it is recorded
 stale without sending. The same rule decides, after a restart, which results replayed from the
 journal are resubmitted. A result whose server stays unreachable for ``stale_after`` seconds is
-recorded stale too, with one exception: a result *sent* to a server that has gone, whose jobs named a
-``PoolId``, is sent (``resend_after`` after its last send) on an open session with another server of
-that pool, which answers from the shared ledger (``DUPLICATE``: accepted, ``STALE_JOB``: stale). At most ``max_inflight`` submissions are in flight per session, and a
-"slow down" answer holds every send to that session for the backoff delay.
+recorded stale too, with one exception: a result whose last send went unanswered, to a server that
+has gone and whose jobs named a ``PoolId``, is sent ``resend_after`` after that send on an open
+session with another server of that pool, which answers from the shared ledger (``DUPLICATE``:
+accepted, ``STALE_JOB``: stale). At most ``max_inflight`` submissions are in flight per session, and
+a "slow down" answer holds every send to that session for the backoff delay.
 """
 
 from __future__ import annotations
@@ -232,15 +233,17 @@ class ResultSubmitter:
             task.add_done_callback(self._tasks.discard)
 
     def _route(self, result: PendingResult) -> tuple[ServerConnection | None, bool]:
-        """The session to send ``result`` on: its server's, else (for a result sent before, whose answer
-        was lost with its server) one with another front-end of the same pool; and whether it is the latter.
+        """The session to send ``result`` on: its server's, else (for a result whose last send went
+        unanswered, the answer lost with its server) one with another front-end of the same pool; and
+        whether it is the latter.
 
         A front-end answers a job it did not issue from the pool's shared ledger: ``DUPLICATE`` if the
-        result was recorded (accepted), else ``STALE_JOB``. A result never sent is left for its own
-        server: it cannot be in the ledger, and that server may still take it.
+        result was recorded (accepted), else ``STALE_JOB``. Left for their own server: a result never
+        sent (it cannot be in the ledger, and that server may still take it) and one whose last send was
+        answered "busy" (the server holds no copy of it and would verify it when back).
         """
         conn = self.connection_for(result.work.server)
-        if conn is not None or not result.sent or result.work.pool is None or self.pool_connection is None:
+        if conn is not None or result.sent_at is None or result.work.pool is None or self.pool_connection is None:
             return conn, False
         peer = self.pool_connection(result.work.pool)
         return peer, peer is not None

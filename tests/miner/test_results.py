@@ -248,8 +248,11 @@ def test_a_result_whose_server_died_is_settled_by_another_front_end_of_its_pool(
             a = h.conn = FakeConnection(URL, make_job(pool_id="pool-1"))
             sent = _found(a.first_job, 1, a.serial)
             a.answers[sent.nonce.hex()] = SessionLostError("closed", "the front-end died mid-submit")
+            busy = _found(a.first_job, 3, a.serial)  # answered "busy": A holds no copy and would verify it
+            a.answers[busy.nonce.hex()] = StratumAck.rejected(ErrorCode.SERVER_BUSY, "queue full")
             await h.submitter.add(sent, a.serial)
-            while not a.submitted:
+            await h.submitter.add(busy, a.serial)
+            while len(a.submitted) < 2 or h.submitter.pending[busy.result_id].retries == 0:
                 await asyncio.sleep(0.01)
             h.conn = None  # gone: the miner failed over
             unsent = _found(a.first_job, 2, a.serial)  # found on its job, never sent
@@ -257,7 +260,7 @@ def test_a_result_whose_server_died_is_settled_by_another_front_end_of_its_pool(
             # A server of another pool does not see either.
             h.peer = FakeConnection(other, make_job("b.1", pool_id="pool-2"))
             await asyncio.sleep(0.5)
-            assert h.peer.submitted == [] and len(h.submitter.pending) == 2
+            assert h.peer.submitted == [] and len(h.submitter.pending) == 3
             # A front-end of the same pool settles the one sent (from the shared ledger: it was recorded)...
             b = h.peer = FakeConnection(other, make_job("b.1", pool_id="pool-1"))
             b.answers[sent.nonce.hex()] = StratumAck.rejected(ErrorCode.DUPLICATE, "already accepted for this job")
@@ -265,9 +268,10 @@ def test_a_result_whose_server_died_is_settled_by_another_front_end_of_its_pool(
                 h.submitter.wake()
                 await asyncio.sleep(0.01)
             assert [(s.job_id, s.nonce) for s in b.submitted] == [("j.1", sent.nonce.hex())]  # A's job id
-            # ...and leaves the one never sent to its own server: it cannot be recorded, and A may still take it.
-            await asyncio.sleep(0.5)
-            assert list(h.submitter.pending) == [unsent.result_id] and len(b.submitted) == 1
+            # ...and leaves to their own server the one never sent (it cannot be recorded, and A may still take
+            # it) and the one A answered "busy".
+            await asyncio.sleep(1.5)
+            assert set(h.submitter.pending) == {unsent.result_id, busy.result_id} and len(b.submitted) == 1
 
     asyncio.run(scenario())
 

@@ -326,7 +326,11 @@ class ResultSubmitter:
         deadline = time.monotonic() + timeout
         while self.pending and time.monotonic() < deadline and not (abort is not None and abort.is_set()):
             if not any(r.in_flight for r in self.pending.values()):
-                sendable = [r for r in self.pending.values() if self._route(r)[0] is not None]
+                # Worth waiting for: a result with a session to go on, before the deadline (one whose last
+                # send is unanswered goes only ``resend_after`` after it).
+                last_chance = time.time() + deadline - time.monotonic()
+                sendable = [r for r in self.pending.values() if self._route(r)[0] is not None
+                            and (r.sent_at is None or r.sent_at + self.policy.resend_after < last_chance)]
                 if not sendable:
                     break
             self.wake()

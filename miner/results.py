@@ -118,6 +118,7 @@ class PendingResult:
     not_before: float = 0.0
     resubmitted: bool = False
     finishing: bool = False
+    unreachable_since: float | None = None  # monotonic: since when it has had no session to go on
 
     @property
     def result_id(self) -> str:
@@ -205,9 +206,14 @@ class ResultSubmitter:
                 continue
             conn, via_pool = self._route(result)
             if conn is None:
-                if time.time() - result.record.found_at > self.policy.stale_after:
+                # Counted from when it lost its way, not from when it was found: a reconnect of a moment
+                # does not make an older result stale.
+                if result.unreachable_since is None:
+                    result.unreachable_since = now
+                elif now - result.unreachable_since > self.policy.stale_after:
                     await self._finish(result, "stale", None, f"server unreachable for {self.policy.stale_after:g} s")
                 continue
+            result.unreachable_since = None
             if not via_pool and work_key(conn.endpoint.url, conn.latest_job) != result.work:
                 # The server replaced this work (new parent, epoch, idle) since the result was found: it
                 # would answer STALE_JOB, so it is recorded stale without a round trip.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -272,6 +273,20 @@ def test_a_result_whose_server_died_is_settled_by_another_front_end_of_its_pool(
             # it) and the one A answered "busy".
             await asyncio.sleep(1.5)
             assert set(h.submitter.pending) == {unsent.result_id, busy.result_id} and len(b.submitted) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_reconnect_of_a_moment_does_not_make_an_older_result_stale(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with Harness(tmp_path, SubmitPolicy(stale_after=0.5)) as h:
+            job = make_job()
+            old = dataclasses.replace(_found(job, 4, 1), found_at=time.time() - 60)  # found long ago: slow server
+            await h.submitter.add(old, 1)  # ... and its session dropped: the miner is reconnecting
+            await asyncio.sleep(0.2)
+            h.conn = FakeConnection(URL, job)  # back within the limit
+            await h.settle()
+            assert h.verdicts() == {"accepted": 1, "rejected": 0, "stale": 0, "error": 0}
 
     asyncio.run(scenario())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import random
 from pathlib import Path
 
 import aiohttp
@@ -61,5 +61,7 @@ def test_embedded_server_serves_the_demo_task_and_a_real_miner_finds_solutions(t
 
 @pytest.mark.slow
 def test_demo_threshold_admits_about_one_walk_in_ten_to_twenty() -> None:
-    hits = sum(NX.score(DEFAULT_TASK, os.urandom(32), os.urandom(32)) >= DEMO_THRESHOLD for _ in range(300))
-    assert 300 / 20 <= hits <= 300 / 8, hits
+    # Seeded: the rate is about 1 in 10, so 300 unseeded walks left the band about one run in eight.
+    rng = random.Random(1)
+    hits = sum(NX.score(DEFAULT_TASK, rng.randbytes(32), rng.randbytes(32)) >= DEMO_THRESHOLD for _ in range(600))
+    assert 600 / 20 <= hits <= 600 / 8, hits

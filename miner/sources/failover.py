@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -92,19 +92,17 @@ class FailoverStrategy:
         #: Every wait (backoff, primary probe) goes through this; tests record the delays asked for.
         self._sleep = sleep
 
+    def _open_sessions(self) -> Iterator[ServerConnection]:
+        """The open sessions: the active one first, then those being drained."""
+        return (c for c in [self.active, *self.draining] if c is not None and not c.closed)
+
     def connection_for(self, server_url: str) -> ServerConnection | None:
         """An open session with ``server_url`` (the active one, or one being drained), if any."""
-        for conn in [self.active, *self.draining]:
-            if conn is not None and not conn.closed and conn.endpoint.url == server_url:
-                return conn
-        return None
+        return next((c for c in self._open_sessions() if c.endpoint.url == server_url), None)
 
     def pool_connection(self, pool_id: str) -> ServerConnection | None:
         """An open session with a server of pool ``pool_id`` (its jobs' ``PoolId``), the active one first."""
-        for conn in [self.active, *self.draining]:
-            if conn is not None and not conn.closed and conn.latest_job.pool_id == pool_id:
-                return conn
-        return None
+        return next((c for c in self._open_sessions() if c.latest_job.pool_id == pool_id), None)
 
     async def run(self) -> None:
         """Connect, hold, fail over and return, until cancelled."""

@@ -185,6 +185,7 @@ class SQL:
     """Every statement the ledger runs, by name."""
 
     SCHEMA_VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
+    POOL_ID = "SELECT value FROM meta WHERE key = 'pool_id'"
     SET_SCHEMA_VERSION = ("INSERT INTO meta VALUES ('schema_version', ?)"
                           " ON CONFLICT (key) DO UPDATE SET value = excluded.value")
     #: Both databases: the meta rows a new ledger starts with (kept when another front-end made them).
@@ -491,7 +492,7 @@ class Ledger:
             self._x(SQL.INIT_META, ("next_prefix", "1"))
             # Names this ledger on the wire (``PoolId``): front-ends sharing it are one pool to miners.
             self._x(SQL.INIT_META, ("pool_id", secrets.token_hex(16)))
-            self.pool_id = str(self._x("SELECT value FROM meta WHERE key = 'pool_id'").fetchone()[0])
+            self.pool_id = str(self._x(SQL.POOL_ID).fetchone()[0])
 
     @property
     def connection(self) -> Any:

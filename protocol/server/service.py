@@ -166,11 +166,6 @@ class WorkService:
         self.jobs.pool_id = state.pool_id
         try:
             await self._adopt_stored_bans()
-        except BaseException:
-            await pool.aclose()
-            await self.ledger.close()
-            raise
-        try:
             self.turns = await shared_turns_for(cfg)
         except BaseException:
             await pool.aclose()
